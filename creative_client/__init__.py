@@ -1,0 +1,63 @@
+"""creative_client: an async-first client for AI media-generation job APIs.
+
+>>> from creative_client import CreativeClient, GenerationRequest
+>>> async with CreativeClient.from_env() as client:
+...     job = await client.generate(prompt="a red fox")
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from . import errors
+from ._client import CreativeClient
+from ._models import Asset, AssetKind, GenerationRequest, Job, JobStatus, Outcome
+from ._retry import RetryPolicy
+from .errors import (
+    AuthenticationError,
+    ConfigurationError,
+    CreativeError,
+    InsufficientBalanceError,
+    InvalidRequestError,
+    JobFailedError,
+    JobTimeoutError,
+    NotFoundError,
+    ProviderResponseError,
+    RateLimitError,
+    ServerError,
+    SubmissionUncertainError,
+    TransportError,
+)
+from .providers import Provider, get_provider, register_provider
+
+try:
+    __version__ = version("creative-client")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0"
+
+__all__ = [
+    "Asset",
+    "AssetKind",
+    "AuthenticationError",
+    "ConfigurationError",
+    "CreativeClient",
+    "CreativeError",
+    "GenerationRequest",
+    "InsufficientBalanceError",
+    "InvalidRequestError",
+    "Job",
+    "JobFailedError",
+    "JobStatus",
+    "JobTimeoutError",
+    "NotFoundError",
+    "Outcome",
+    "Provider",
+    "ProviderResponseError",
+    "RateLimitError",
+    "RetryPolicy",
+    "ServerError",
+    "SubmissionUncertainError",
+    "TransportError",
+    "__version__",
+    "errors",
+    "get_provider",
+    "register_provider",
+]

@@ -1,0 +1,313 @@
+"""The facade: one client, many jobs, bounded concurrency, polling under a monotonic deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+
+from . import _config
+from ._fanout import bounded_map, cancel_all
+from ._models import GenerationRequest, Job, JobStatus, Outcome
+from ._retry import RetryPolicy
+from ._transport import Transport
+from .errors import (
+    ConfigurationError,
+    CreativeError,
+    InvalidRequestError,
+    JobFailedError,
+    JobTimeoutError,
+    ProviderResponseError,
+    SubmissionUncertainError,
+)
+from .providers import Provider, get_provider
+
+logger = logging.getLogger("creative_client")
+
+Requests = Iterable[GenerationRequest] | AsyncIterable[GenerationRequest]
+
+
+class CreativeClient:
+    """An async client for one provider. Use it as ``async with``; it owns its session.
+
+    >>> async with CreativeClient("deepixels", model="flux-schnell") as client:
+    ...     job = await client.generate(prompt="a red fox")
+    ...     print(job.outputs[0].url)
+
+    ``api_key`` defaults to the provider's variable (``DEEPIXELS_API_KEY`` or
+    ``NEOCU_API_KEY``). ``model`` is the default model, used by providers that
+    take one and ignored by the others. ``concurrency`` bounds the jobs in flight
+    in ``generate`` and the batch methods, and sizes the connection pool.
+    ``timeout`` is how long ``wait`` waits for a job by default (seconds); polls
+    start ``poll_initial`` apart and grow, with jitter, to ``poll_max``.
+    ``connect_timeout`` and ``request_timeout`` bound each HTTP request;
+    ``retry`` says how hard each is retried. A ``session`` you pass is used and
+    left open; otherwise the client makes one and closes it on exit.
+    """
+
+    def __init__(
+        self,
+        provider: str | Provider,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        model: str | None = None,
+        concurrency: int = 32,
+        timeout: float = 600.0,
+        poll_initial: float = 0.5,
+        poll_max: float = 5.0,
+        connect_timeout: float = 10.0,
+        request_timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        if isinstance(provider, Provider):
+            if base_url is not None:
+                raise ConfigurationError("pass base_url to the Provider, not beside it")
+            self._provider = provider
+        else:
+            self._provider = get_provider(provider)(base_url)
+        name = self._provider.name
+        if api_key is None:
+            api_key = os.environ.get(self._provider.api_key_env, "").strip() or None
+        if not isinstance(api_key, str) or not api_key:
+            raise ConfigurationError(
+                f"no API key for {name}: pass api_key= or set {self._provider.api_key_env}"
+            )
+        _positive("concurrency", concurrency, integer=True)
+        _positive("timeout", timeout)
+        _positive("poll_initial", poll_initial, zero_ok=True)
+        _positive("poll_max", poll_max, zero_ok=True)
+        _positive("connect_timeout", connect_timeout)
+        _positive("request_timeout", request_timeout)
+        if model is not None and not self._provider.takes_model:
+            logger.debug("%s takes no model; the default model %r is not used", name, model)
+            model = None
+        self._model = model
+        self.concurrency = concurrency
+        self.timeout = float(timeout)
+        self.poll_initial = float(poll_initial)
+        self.poll_max = max(float(poll_max), float(poll_initial))
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._live: set[asyncio.Task[Any]] = set()
+        self._closed = False
+        self._transport = Transport(
+            self._provider,
+            api_key,
+            session=session,
+            retry=retry or RetryPolicy(),
+            connect_timeout=connect_timeout,
+            request_timeout=request_timeout,
+            pool_size=concurrency,
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Self:
+        """A client configured by ``CREATIVE_PROVIDER``, ``CREATIVE_BASE_URL``,
+        ``CREATIVE_MODEL`` and the provider's key variable. ``options`` override."""
+        return cls(**{**_config.from_env(environ), **options})
+
+    @classmethod
+    def from_config(
+        cls,
+        source: str | os.PathLike[str] | Mapping[str, Any],
+        environ: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> Self:
+        """A client configured by a TOML file or a mapping (see ``creative_client._config``)."""
+        return cls(**{**_config.from_config(source, environ), **options})
+
+    @property
+    def provider(self) -> str:
+        """The provider's name."""
+        return self._provider.name
+
+    @property
+    def base_url(self) -> str:
+        return self._provider.base_url
+
+    @property
+    def model(self) -> str | None:
+        """The default model, for providers that take one."""
+        return self._model
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __repr__(self) -> str:
+        return (
+            f"CreativeClient(provider={self.provider!r}, base_url={self.base_url!r}, "
+            f"model={self._model!r}, concurrency={self.concurrency})"
+        )
+
+    async def __aenter__(self) -> Self:
+        self._check_open()
+        await self._transport.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Cancel work still in flight and close the session the client made. Idempotent."""
+        self._closed = True
+        await cancel_all(self._live)
+        await self._transport.close()
+
+    async def submit(self, request: GenerationRequest | None = None, /, **fields: Any) -> Job:
+        """Create a job and return it at once (usually ``QUEUED``).
+
+        Takes a ``GenerationRequest`` or its fields as keywords. A submit whose
+        answer was lost raises ``SubmissionUncertainError`` and is never resent.
+        """
+        self._check_open()
+        request = self._provider.prepare(_coerce(request, fields), self._model)
+        try:
+            body = await self._transport.request(self._provider.submit_call(request))
+            return self._provider.parse_submit(body)
+        except SubmissionUncertainError as exc:
+            exc.request = request
+            raise
+        except ProviderResponseError as exc:
+            raise SubmissionUncertainError(
+                f"the submit was answered but the answer names no usable job: {exc.message}",
+                provider=exc.provider,
+                status=exc.status,
+                body=exc.body,
+                request=request,
+            ) from exc
+
+    async def get(self, job_id: str) -> Job:
+        """The job's current state."""
+        self._check_open()
+        if not isinstance(job_id, str) or not job_id:
+            raise InvalidRequestError("job_id must be a non-empty string", provider=self.provider)
+        body = await self._transport.request(self._provider.status_call(job_id))
+        return self._provider.parse_job(job_id, body)
+
+    async def wait(self, job: str | Job, *, timeout: float | None = None) -> Job:
+        """Poll until the job is SUCCEEDED or FAILED and return it (a failed job is returned,
+        not raised). Given a job id, reads at once; given a ``Job`` still running, sleeps
+        ``poll_initial`` first. Raises ``JobTimeoutError`` after ``timeout`` seconds
+        (default: the client's ``timeout``), measured on the loop's monotonic clock."""
+        self._check_open()
+        limit = self.timeout if timeout is None else timeout
+        _positive("timeout", limit)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        last = job if isinstance(job, Job) else None
+        job_id = job.id if isinstance(job, Job) else job
+        scope = asyncio.timeout_at(deadline)
+        try:
+            async with scope:
+                if last is None:
+                    last = await self.get(job_id)
+                delay = self.poll_initial
+                while not last.status.is_terminal:
+                    await asyncio.sleep(delay * random.uniform(0.9, 1.1))
+                    last = await self.get(job_id)
+                    delay = min(self.poll_max, max(delay * 2, 0.05))
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            raise JobTimeoutError(job_id, limit, job=last, provider=self.provider) from None
+        return last
+
+    async def generate(
+        self,
+        request: GenerationRequest | None = None,
+        /,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> Job:
+        """Submit and wait; the finished job. A failed job raises ``JobFailedError``.
+
+        ``timeout`` bounds the wait after the submit was accepted.
+        """
+        self._check_open()
+        request = _coerce(request, fields)
+        async with self._semaphore:
+            job = await self.wait(await self.submit(request), timeout=timeout)
+        if job.status is JobStatus.FAILED:
+            raise JobFailedError(job)
+        return job
+
+    async def as_completed(
+        self, requests: Requests, *, concurrency: int | None = None
+    ) -> AsyncIterator[Outcome]:
+        """Run many requests; yield an ``Outcome`` for each as it finishes.
+
+        Pulls lazily from any iterable or async iterable: at most ``concurrency``
+        (default: the client's) requests are in flight and no more are read
+        ahead. A failure is an outcome, not an exception that ends the batch.
+        Breaking out of the loop cancels what is still in flight.
+        """
+        async for _, outcome in self._run_many(requests, concurrency):
+            yield outcome
+
+    async def generate_many(
+        self, requests: Requests, *, concurrency: int | None = None
+    ) -> list[Outcome]:
+        """Like ``as_completed``, but all outcomes at once, in input order."""
+        results: dict[int, Outcome] = {}
+        async for index, outcome in self._run_many(requests, concurrency):
+            results[index] = outcome
+        return [results[i] for i in range(len(results))]
+
+    async def _run_many(
+        self, requests: Requests, concurrency: int | None
+    ) -> AsyncIterator[tuple[int, Outcome]]:
+        self._check_open()
+        limit = self.concurrency if concurrency is None else concurrency
+        _positive("concurrency", limit, integer=True)
+        async for item in bounded_map(requests, self._outcome, limit, self._live):
+            yield item
+
+    async def _outcome(self, index: int, request: GenerationRequest) -> tuple[int, Outcome]:
+        try:
+            job = await self.generate(request)
+        except JobFailedError as exc:
+            return index, Outcome(request=request, job=exc.job, error=exc)
+        except JobTimeoutError as exc:
+            return index, Outcome(request=request, job=exc.job, error=exc)
+        except CreativeError as exc:
+            return index, Outcome(request=request, error=exc)
+        return index, Outcome(request=request, job=job)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this CreativeClient is closed; create a new one")
+
+
+def _coerce(request: GenerationRequest | None, fields: Mapping[str, Any]) -> GenerationRequest:
+    if request is None:
+        try:
+            return GenerationRequest(**fields)
+        except TypeError as exc:
+            raise InvalidRequestError(f"bad request fields: {exc}") from None
+    if fields:
+        raise InvalidRequestError("pass either a GenerationRequest or keyword fields, not both")
+    return request
+
+
+def _positive(name: str, value: object, *, integer: bool = False, zero_ok: bool = False) -> None:
+    kinds: tuple[type, ...] = (int,) if integer else (int, float)
+    ok = isinstance(value, kinds) and not isinstance(value, bool)
+    if ok and not (value >= 0 if zero_ok else value > 0):  # type: ignore[operator]
+        ok = False
+    if not ok:
+        bound = ">= 0" if zero_ok else "> 0"
+        raise ConfigurationError(f"{name} must be a {'whole ' if integer else ''}number {bound}")

@@ -1,0 +1,113 @@
+"""Client settings from the environment or a TOML file / mapping; switching provider is config only."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigurationError
+from .providers import get_provider
+
+#: Client options a config may set at its top level, with the types they take.
+_CLIENT_OPTIONS: Mapping[str, tuple[type, ...]] = {
+    "concurrency": (int,),
+    "timeout": (int, float),
+    "poll_initial": (int, float),
+    "poll_max": (int, float),
+    "connect_timeout": (int, float),
+    "request_timeout": (int, float),
+}
+_PROVIDER_KEYS = frozenset({"api_key", "api_key_env", "base_url", "model"})
+
+
+def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Client keyword arguments from ``CREATIVE_PROVIDER``, ``CREATIVE_BASE_URL``,
+    ``CREATIVE_MODEL`` and the provider's own key variable (``DEEPIXELS_API_KEY``,
+    ``NEOCU_API_KEY``)."""
+    env = os.environ if environ is None else environ
+    name = env.get("CREATIVE_PROVIDER", "").strip()
+    if not name:
+        raise ConfigurationError("CREATIVE_PROVIDER is not set (e.g. 'deepixels' or 'neocu')")
+    provider = get_provider(name)
+    return {
+        "provider": provider.name,
+        "api_key": _key_from_env(env, provider.api_key_env),
+        "base_url": env.get("CREATIVE_BASE_URL") or None,
+        "model": env.get("CREATIVE_MODEL") or None,
+    }
+
+
+def from_config(
+    source: str | os.PathLike[str] | Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Client keyword arguments from a TOML file or a mapping of the same shape::
+
+        provider = "neocu"          # which table below is used
+        concurrency = 64            # optional client options
+
+        [deepixels]
+        api_key_env = "DEEPIXELS_API_KEY"   # or api_key = "..."
+        model = "flux-schnell"
+
+        [neocu]
+        api_key_env = "NEOCU_API_KEY"
+        base_url = "https://api.neocu.com/v1"
+    """
+    env = os.environ if environ is None else environ
+    data = _load(source)
+    name = data.get("provider")
+    if not isinstance(name, str) or not name:
+        raise ConfigurationError("the config has no 'provider' naming the provider to use")
+    provider = get_provider(name)
+    options: dict[str, Any] = {"provider": provider.name}
+    for key, value in data.items():
+        if key == "provider":
+            continue
+        if key in _CLIENT_OPTIONS:
+            if isinstance(value, bool) or not isinstance(value, _CLIENT_OPTIONS[key]):
+                raise ConfigurationError(f"config option {key!r} must be a number")
+            options[key] = value
+        elif not isinstance(value, Mapping):
+            raise ConfigurationError(f"unknown config option {key!r}")
+    table = data.get(provider.name, {})
+    if not isinstance(table, Mapping):
+        raise ConfigurationError(f"config section [{provider.name}] must be a table")
+    unknown = set(table) - _PROVIDER_KEYS
+    if unknown:
+        raise ConfigurationError(
+            f"unknown keys in [{provider.name}]: {', '.join(sorted(unknown))}"
+        )
+    for key in _PROVIDER_KEYS:
+        if key in table and not isinstance(table[key], str):
+            raise ConfigurationError(f"[{provider.name}] {key} must be a string")
+    if "api_key" in table:
+        options["api_key"] = table["api_key"]
+    else:
+        options["api_key"] = _key_from_env(env, table.get("api_key_env", provider.api_key_env))
+    options["base_url"] = table.get("base_url")
+    options["model"] = table.get("model")
+    return options
+
+
+def _load(source: str | os.PathLike[str] | Mapping[str, Any]) -> Mapping[str, Any]:
+    if isinstance(source, Mapping):
+        return source
+    path = Path(source)
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read config file {str(path)!r}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+
+
+def _key_from_env(env: Mapping[str, str], var: str) -> str:
+    key = env.get(var, "").strip()
+    if not key:
+        raise ConfigurationError(f"no API key: set the environment variable {var}")
+    return key

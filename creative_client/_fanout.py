@@ -1,0 +1,78 @@
+"""Bounded, lazy fan-out: at most ``limit`` live tasks, whatever the size of the input."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+async def bounded_map(
+    items: Iterable[T] | AsyncIterable[T],
+    worker: Callable[[int, T], Awaitable[R]],
+    limit: int,
+    live: set[asyncio.Task[R]],
+) -> AsyncIterator[R]:
+    """Run ``worker(index, item)`` for each item, yielding results in completion order.
+
+    The next item is pulled only when a slot is free, so a generator input is
+    never drained ahead of the work. Every task is also kept in ``live`` (the
+    client's set) so that closing the client can cancel it. Leaving the loop
+    early cancels what is still running and waits for it to end.
+    """
+    finished: asyncio.Queue[asyncio.Task[R]] = asyncio.Queue()
+    mine: set[asyncio.Task[R]] = set()
+
+    def on_done(task: asyncio.Task[R]) -> None:
+        mine.discard(task)
+        live.discard(task)
+        finished.put_nowait(task)
+
+    if isinstance(items, AsyncIterable):
+        source: AsyncIterator[T] | None = aiter(items)
+        sync_source = None
+    else:
+        source = None
+        sync_source = iter(items)
+    index = 0
+    exhausted = False
+    try:
+        while True:
+            while not exhausted and len(mine) < limit:
+                try:
+                    if source is not None:
+                        item = await anext(source)
+                    else:
+                        assert sync_source is not None
+                        item = next(sync_source)
+                except (StopIteration, StopAsyncIteration):
+                    exhausted = True
+                    break
+                task = asyncio.create_task(worker(index, item))
+                index += 1
+                mine.add(task)
+                live.add(task)
+                task.add_done_callback(on_done)
+            if not mine and finished.empty():
+                return
+            done = await finished.get()
+            if not done.cancelled():
+                yield done.result()
+    finally:
+        await cancel_all(mine)
+        while not finished.empty():
+            left = finished.get_nowait()
+            if not left.cancelled():
+                left.exception()  # retrieved, so asyncio does not log it as lost
+
+
+async def cancel_all(tasks: set[asyncio.Task[R]]) -> None:
+    """Cancel the tasks and wait until every one has ended."""
+    pending = list(tasks)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)

@@ -1,0 +1,122 @@
+"""The unified model: one request, one job, whichever provider runs it."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+if TYPE_CHECKING:
+    from .errors import CreativeError
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+class JobStatus(enum.Enum):
+    """Where a job is in its life. Providers' own strings map onto these four."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the job will not change any more."""
+        return self is JobStatus.SUCCEEDED or self is JobStatus.FAILED
+
+
+class AssetKind(enum.Enum):
+    """The media kind of one output."""
+
+    IMAGE = "image"
+    VIDEO = "video"
+    AUDIO = "audio"
+    THREE_D = "3d"
+    OTHER = "other"
+
+
+def _freeze_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    if not value:
+        return _EMPTY
+    return MappingProxyType(dict(value))
+
+
+def _freeze_strings(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        # A lone string would otherwise become a tuple of characters.
+        raise TypeError(f"expected a sequence of strings, not a string: {value!r}")
+    return tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class GenerationRequest:
+    """What to generate; the same request runs on either provider where the meaning matches.
+
+    >>> GenerationRequest(prompt="a red fox", model="flux-schnell", input={"width": 512})
+
+    ``model`` falls back to the client's default model, for providers that take one.
+    ``input`` holds provider-specific extras (Deepixels' model parameters),
+    ``files`` holds ids of files the provider already has (Neocu), and
+    ``webhook`` is a URL the provider calls when the job ends (Deepixels).
+    A field the chosen provider cannot honour raises ``InvalidRequestError``
+    before any request is sent.
+    """
+
+    prompt: str
+    model: str | None = None
+    input: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze_mapping)
+    files: tuple[str, ...] = attrs.field(default=(), converter=_freeze_strings)
+    webhook: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Asset:
+    """One output of a finished job."""
+
+    url: str
+    kind: AssetKind = AssetKind.OTHER
+    thumbnail: str | None = None
+    name: str | None = None
+    id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Job:
+    """A provider's job, in the unified model.
+
+    ``status`` is the mapped state; ``raw_status`` the provider's own string, kept
+    as it came (an unknown one maps to ``RUNNING``). ``raw`` is the provider's whole
+    document, for anything the model does not cover.
+    """
+
+    id: str
+    provider: str
+    status: JobStatus
+    raw_status: str | None = None
+    created_at: datetime | None = None
+    outputs: tuple[Asset, ...] = ()
+    error: str | None = None
+    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+
+
+@attrs.frozen(kw_only=True)
+class Outcome:
+    """The result of one request in a batch: a finished job, or the error that stopped it.
+
+    A job that ran and failed is an outcome with both ``job`` (the failed job) and
+    ``error`` (a ``JobFailedError``); ``ok`` is true only for a job that succeeded.
+    """
+
+    request: GenerationRequest
+    job: Job | None = None
+    error: CreativeError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the job succeeded."""
+        return self.error is None and self.job is not None

@@ -1,0 +1,66 @@
+"""Retry policy: a frozen value per client, and the backoff wait generator it drives."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Generator
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import attrs
+
+#: Statuses a read is retried on; any other 5xx is final.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """How hard one HTTP call is retried before its error reaches the caller.
+
+    ``max_attempts`` counts the first try; ``max_time`` bounds all attempts and
+    sleeps of one call, in seconds. Delays grow exponentially from ``base_delay``
+    to ``max_delay`` with jitter; a ``Retry-After`` hint replaces the computed
+    delay, capped at ``max_retry_after``.
+
+    >>> CreativeClient("neocu", retry=RetryPolicy(max_attempts=8, max_time=120))
+    """
+
+    max_attempts: int = attrs.field(default=5, validator=attrs.validators.ge(1))
+    max_time: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
+    base_delay: float = attrs.field(default=0.25, validator=attrs.validators.ge(0))
+    max_delay: float = attrs.field(default=8.0, validator=attrs.validators.ge(0))
+    max_retry_after: float = attrs.field(default=60.0, validator=attrs.validators.ge(0))
+
+    def wait_gen(self) -> Generator[float | None, BaseException | None, None]:
+        """A backoff wait generator: the failed attempt's exception is sent in."""
+        exc = yield None
+        attempt = 0
+        while True:
+            hint: float | None = getattr(exc, "retry_after", None)
+            if hint is not None:
+                delay = min(hint, self.max_retry_after)
+            else:
+                ceiling = min(self.max_delay, self.base_delay * 2**attempt)
+                delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+            attempt += 1
+            exc = yield delay
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delay-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)

@@ -1,0 +1,253 @@
+"""The transport: one aiohttp session, timeouts, retries, and HTTP answers as typed errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import backoff
+
+from ._retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
+from .errors import (
+    AuthenticationError,
+    CreativeError,
+    InsufficientBalanceError,
+    InvalidRequestError,
+    NotFoundError,
+    ProviderResponseError,
+    RateLimitError,
+    ServerError,
+    SubmissionUncertainError,
+    TransportError,
+)
+from .providers import HttpCall, Provider
+
+logger = logging.getLogger("creative_client")
+
+_BY_STATUS: Mapping[int, type[CreativeError]] = {
+    400: InvalidRequestError,
+    401: AuthenticationError,
+    402: InsufficientBalanceError,
+    403: AuthenticationError,
+    404: NotFoundError,
+    429: RateLimitError,
+}
+
+#: Failures that happen before a request can have reached the server.
+_NEVER_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+
+DEFAULT_MAX_BODY = 8 * 1024 * 1024
+
+
+class Transport:
+    """Sends an adapter's ``HttpCall`` and returns the decoded JSON body of a 2xx answer.
+
+    Reads are retried on connection errors, timeouts, 429 and 500/502/503/504.
+    A submit is retried only when it never left (no connection) or on 429; after
+    it left, any failure raises ``SubmissionUncertainError``.
+    """
+
+    def __init__(
+        self,
+        provider: Provider,
+        api_key: str,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        retry: RetryPolicy,
+        connect_timeout: float,
+        request_timeout: float,
+        pool_size: int,
+        max_body: int = DEFAULT_MAX_BODY,
+    ) -> None:
+        self.provider = provider
+        self._name = provider.name
+        self._secret = api_key
+        self._headers = {**provider.auth_headers(api_key), "Accept": "application/json"}
+        self._timeout = aiohttp.ClientTimeout(total=request_timeout, connect=connect_timeout)
+        self._session = session
+        self._owns_session = session is None
+        self._pool_size = pool_size
+        self._max_body = max_body
+        self._closed = False
+        common: dict[str, Any] = dict(
+            max_tries=retry.max_attempts,
+            max_time=retry.max_time,
+            jitter=None,
+            on_backoff=self._log_retry,
+            logger=None,
+        )
+        self._send_read = backoff.on_exception(
+            retry.wait_gen,
+            (TransportError, RateLimitError, ServerError),
+            giveup=_final,
+            **common,
+        )(self._attempt)
+        self._send_submit = backoff.on_exception(
+            retry.wait_gen, (TransportError, RateLimitError), **common
+        )(self._attempt)
+
+    def __repr__(self) -> str:
+        return f"Transport(provider={self._name!r}, base_url={self.provider.base_url!r})"
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def open(self) -> None:
+        """Create the session, inside the running loop, unless the caller gave one."""
+        if self._closed:
+            raise RuntimeError("this client is closed; create a new one")
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=0)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+
+    async def close(self) -> None:
+        """Close the session if this transport created it; a caller's session stays open."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and self._owns_session:
+            await session.close()
+
+    async def request(self, call: HttpCall) -> object:
+        """Send ``call`` with the retry rule that fits it; the decoded JSON body of a 2xx."""
+        if self._session is None:
+            await self.open()
+        if call.submit:
+            return await self._send_submit(call)
+        return await self._send_read(call)
+
+    async def _attempt(self, call: HttpCall) -> object:
+        session = self._session
+        if session is None:
+            raise RuntimeError("this client is closed; create a new one")
+        try:
+            async with session.request(
+                call.method,
+                call.url,
+                params=call.params,
+                json=call.json,
+                headers=self._headers,
+                timeout=self._timeout,
+            ) as resp:
+                status = resp.status
+                data, complete = await self._read_body(resp)
+                retry_after = resp.headers.get("Retry-After") if status == 429 else None
+        except _NEVER_SENT as exc:
+            raise TransportError(
+                f"could not connect to {self._name}: {self._clean(exc)}", provider=self._name
+            ) from None
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            what = "timed out" if isinstance(exc, asyncio.TimeoutError) else "failed"
+            message = f"{call.method} {call.path} {what}: {self._clean(exc)}"
+            if call.submit:
+                raise SubmissionUncertainError(
+                    f"the submit was sent but its answer was lost ({message}); "
+                    "a job may exist and was not submitted again",
+                    provider=self._name,
+                ) from None
+            raise TransportError(message, provider=self._name) from None
+        logger.debug("%s %s %s -> %d", self._name, call.method, call.path, status)
+        if 200 <= status < 300 and complete:
+            try:
+                return json.loads(data)
+            except ValueError:
+                pass
+            error: CreativeError = ProviderResponseError(
+                f"{self._name} answered {status} with a body that is not JSON",
+                provider=self._name,
+                status=status,
+                body=self._text(data),
+            )
+        elif 200 <= status < 300:
+            error = ProviderResponseError(
+                f"{self._name} answered {status} with a body over {self._max_body} bytes",
+                provider=self._name,
+                status=status,
+                body=self._text(data),
+            )
+        else:
+            error = self._error_for(status, data, retry_after)
+        if call.submit and (status < 400 or status >= 500):
+            # The provider may have created the job: never resend, say so.
+            raise SubmissionUncertainError(
+                f"the submit got an unusable answer ({error.message}); "
+                "a job may exist and was not submitted again",
+                provider=self._name,
+                status=status,
+                provider_message=error.provider_message,
+                body=error.body,
+            )
+        raise error
+
+    async def _read_body(self, resp: aiohttp.ClientResponse) -> tuple[bytes, bool]:
+        length = resp.content_length
+        if length is not None and length <= self._max_body:
+            return await resp.read(), True
+        buf = bytearray()
+        async for chunk in resp.content.iter_chunked(65536):
+            buf += chunk
+            if len(buf) > self._max_body:
+                return bytes(buf[:1024]), False
+        return bytes(buf), True
+
+    def _error_for(self, status: int, data: bytes, retry_after: str | None) -> CreativeError:
+        try:
+            body: object = json.loads(data)
+        except ValueError:
+            body = None
+        said = self.provider.error_message(body)
+        provider_message = self._clean(said) if said else None
+        kind = _BY_STATUS.get(status)
+        if kind is None:
+            if status >= 500:
+                kind = ServerError
+            elif status >= 400:
+                kind = InvalidRequestError
+            else:
+                kind = ProviderResponseError
+        message = f"{self._name} answered HTTP {status}"
+        if provider_message:
+            message += f": {provider_message}"
+        elif body is None and data:
+            message += " with a body that is not JSON"
+        fields: dict[str, Any] = dict(
+            provider=self._name,
+            status=status,
+            provider_message=provider_message,
+            body=self._text(data),
+        )
+        if kind is RateLimitError:
+            return RateLimitError(message, retry_after=parse_retry_after(retry_after), **fields)
+        return kind(message, **fields)
+
+    def _text(self, data: bytes) -> str:
+        return self._clean(data[:1024].decode("utf-8", errors="replace"))
+
+    def _clean(self, value: object) -> str:
+        text = str(value)
+        if self._secret and self._secret in text:
+            text = text.replace(self._secret, "[redacted]")
+        return text
+
+    def _log_retry(self, details: Any) -> None:
+        exc = details.get("exception")
+        call: HttpCall = details["args"][0]
+        logger.info(
+            "retrying %s %s %s after %s (status=%s) in %.2fs (attempt %d)",
+            self._name,
+            call.method,
+            call.path,
+            type(exc).__name__,
+            getattr(exc, "status", None),
+            details.get("wait") or 0.0,
+            details.get("tries", 0),
+        )
+
+
+def _final(exc: Exception) -> bool:
+    """backoff's giveup predicate: a 5xx outside RETRY_STATUSES is not retried."""
+    return isinstance(exc, ServerError) and exc.status not in RETRY_STATUSES

@@ -1,0 +1,124 @@
+"""The provider interface: wire format only, no session, no sleeping, no retries."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+import attrs
+
+from .._models import GenerationRequest, Job
+from ..errors import InvalidRequestError
+
+
+@attrs.frozen
+class HttpCall:
+    """One HTTP request an adapter wants sent. ``submit`` marks a POST that spends money."""
+
+    method: Literal["GET", "POST"]
+    url: str
+    path: str
+    params: Mapping[str, str] | None = None
+    json: Any = None
+    submit: bool = False
+
+
+class Provider(abc.ABC):
+    """A provider's wire contract: URLs, auth header, request body, response parsing.
+
+    An adapter builds and parses plain values; the transport sends them. A new
+    provider is one subclass plus a line in ``creative_client.providers``.
+    """
+
+    name: ClassVar[str]
+    default_base_url: ClassVar[str]
+    api_key_env: ClassVar[str]
+    takes_model: ClassVar[bool] = False
+    takes_webhook: ClassVar[bool] = False
+    takes_files: ClassVar[bool] = False
+    takes_input: ClassVar[bool] = False
+
+    def __init__(self, base_url: str | None = None) -> None:
+        base = (base_url or self.default_base_url).rstrip("/")
+        parts = urlsplit(base)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidRequestError(
+                f"base_url must be an http(s) URL, got {base_url!r}", provider=self.name
+            )
+        self.base_url = base
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    @abc.abstractmethod
+    def auth_headers(self, api_key: str) -> Mapping[str, str]:
+        """The headers that carry the key on every request."""
+
+    def prepare(self, request: GenerationRequest, default_model: str | None) -> GenerationRequest:
+        """Check a request against what this provider can honour; fill in the default model.
+
+        Raises ``InvalidRequestError`` naming the field; nothing has been sent.
+        """
+        if not isinstance(request, GenerationRequest):
+            raise InvalidRequestError(
+                f"expected a GenerationRequest, got {type(request).__name__}", provider=self.name
+            )
+        if not isinstance(request.prompt, str) or not request.prompt.strip():
+            self._refuse("prompt", "must be a non-empty string")
+        if request.model is not None and not self.takes_model:
+            self._refuse("model", "is not taken by this provider")
+        if request.webhook is not None:
+            if not self.takes_webhook:
+                self._refuse("webhook", "is not taken by this provider")
+            _check_webhook(self, request.webhook)
+        if request.files:
+            if not self.takes_files:
+                self._refuse("files", "is not taken by this provider")
+            if not all(isinstance(f, str) and f for f in request.files):
+                self._refuse("files", "must be non-empty strings (file ids)")
+        if not isinstance(request.input, Mapping):
+            self._refuse("input", "must be a mapping")
+        if request.input and not self.takes_input:
+            self._refuse("input", "is not taken by this provider")
+        if self.takes_model:
+            model = request.model if request.model is not None else default_model
+            if not isinstance(model, str) or not model:
+                self._refuse(
+                    "model", "is required: pass model= on the request or set a default model"
+                )
+            if model != request.model:
+                request = attrs.evolve(request, model=model)
+        return request
+
+    def _refuse(self, field: str, why: str) -> None:
+        raise InvalidRequestError(f"{self.name}: '{field}' {why}", provider=self.name)
+
+    @abc.abstractmethod
+    def submit_call(self, request: GenerationRequest) -> HttpCall:
+        """The POST that creates a job, for a request that ``prepare`` accepted."""
+
+    @abc.abstractmethod
+    def parse_submit(self, body: object) -> Job:
+        """The job the submit answer describes. Raises ``ProviderResponseError``."""
+
+    @abc.abstractmethod
+    def status_call(self, job_id: str) -> HttpCall:
+        """The GET that reads one job."""
+
+    @abc.abstractmethod
+    def parse_job(self, job_id: str, body: object) -> Job:
+        """The job a read answer describes. Raises ``ProviderResponseError``."""
+
+    @abc.abstractmethod
+    def error_message(self, body: object) -> str | None:
+        """The provider's own message in an error answer, if it has one."""
+
+
+def _check_webhook(provider: Provider, url: object) -> None:
+    if isinstance(url, str):
+        parts = urlsplit(url)
+        if parts.scheme in ("http", "https") and parts.hostname:
+            return
+    provider._refuse("webhook", f"must be an http(s) URL, got {url!r}")

@@ -1,0 +1,329 @@
+"""The machinery shared by the fake providers: lifecycle, scripted replies, faults, records."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import random
+import socket
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ClassVar, Literal
+
+import attrs
+from aiohttp import web
+
+Endpoint = Literal["submit", "get", "list"]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+HTML_PAGE = (
+    b"<html><head><title>502 Bad Gateway</title></head>"
+    b"<body><h1>502 Bad Gateway</h1><hr><p>nginx</p></body></html>"
+)
+
+
+@attrs.frozen(kw_only=True)
+class Reply:
+    """One scripted answer, queued with ``FakeServer.inject``.
+
+    ``kind``: ``"reply"`` answers ``status`` with ``json`` (or raw ``body``);
+    ``"drop"`` closes the connection before answering; ``"cut"`` sends the headers
+    and part of the body, then closes; ``"hang"`` never answers (until the client
+    gives up or the server stops); ``"trickle"`` sends the answer one byte every
+    ``delay`` seconds. ``create`` says whether a scripted submit still creates the
+    job first (default: yes for 5xx, drop, cut, hang and trickle: the ambiguous cases).
+    """
+
+    status: int = 200
+    json: Any = None
+    body: bytes | str | None = None
+    content_type: str = "application/json"
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    kind: Literal["reply", "drop", "cut", "hang", "trickle"] = "reply"
+    delay: float = 0.0
+    create: bool | None = None
+
+    def creates_job(self) -> bool:
+        if self.create is not None:
+            return self.create
+        return self.kind != "reply" or self.status >= 500
+
+    @classmethod
+    def html(cls, status: int = 502) -> Reply:
+        """An HTML error page, as a proxy in front of the provider would send."""
+        return cls(status=status, body=HTML_PAGE, content_type="text/html")
+
+
+@attrs.frozen(kw_only=True)
+class Faults:
+    """Random faults for one endpoint, as fractions of its requests (seeded, reproducible).
+
+    ``server_error`` answers 5xx (``html`` of them as HTML pages), ``rate_limit``
+    answers 429 with ``Retry-After: retry_after``, ``drop`` cuts the connection
+    mid-answer, ``malformed`` answers 200 with a body that is not JSON. On a
+    submit, 5xx and drops happen after the job was created, like a real outage.
+    """
+
+    server_error: float = 0.0
+    html: float = 0.5
+    rate_limit: float = 0.0
+    retry_after: str | None = "0"
+    drop: float = 0.0
+    malformed: float = 0.0
+
+    def pick(self, rng: random.Random) -> Reply | None:
+        roll = rng.random()
+        for share, make in (
+            (self.server_error, self._server_error),
+            (self.rate_limit, self._rate_limit),
+            (self.drop, lambda _: Reply(kind="cut")),
+            (self.malformed, lambda _: Reply(body=b'{"truncated": ', content_type="text/plain")),
+        ):
+            if roll < share:
+                return make(rng)
+            roll -= share
+        return None
+
+    def _server_error(self, rng: random.Random) -> Reply:
+        status = rng.choice((500, 502, 503, 504))
+        if rng.random() < self.html:
+            return Reply.html(status)
+        return Reply(status=status, json={"status": "error", "message": "internal error"})
+
+    def _rate_limit(self, _: random.Random) -> Reply:
+        headers = {"Retry-After": self.retry_after} if self.retry_after is not None else {}
+        return Reply(status=429, json={"error": "Too Many Requests"}, headers=headers)
+
+
+@attrs.frozen
+class RecordedRequest:
+    """A request the fake received, as it arrived (headers included: never log these)."""
+
+    endpoint: str
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str] = attrs.field(repr=False)
+    body: bytes = attrs.field(repr=False)
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+@attrs.define
+class FakeJob:
+    id: str
+    created: float
+    wall_created: float
+    duration: float
+    fails: bool
+    body: Mapping[str, Any]
+    reported: bool = False
+
+
+class FakeServer:
+    """An aiohttp app on 127.0.0.1 (a free port) speaking one provider's wire contract.
+
+    >>> async with FakeDeepixels(job_duration=0.2) as fake:
+    ...     client = CreativeClient("deepixels", "test-key", base_url=fake.base_url)
+
+    ``job_duration`` is how long a job runs; a job fails when its prompt contains
+    ``[fail]`` or by ``failure_rate``; ``api_key`` (when set) is the only key
+    accepted; ``prefix`` is the path the API lives under. ``inject`` queues exact
+    answers; ``read_faults`` / ``submit_faults`` add random ones. ``requests``
+    records what arrived (``record=False`` keeps only the counts).
+    """
+
+    name: ClassVar[str]
+    auth_header: ClassVar[str]
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        prefix: str = "/v1",
+        job_duration: float = 0.0,
+        failure_rate: float = 0.0,
+        read_faults: Faults | None = None,
+        submit_faults: Faults | None = None,
+        odd_case: bool = False,
+        seed: int = 0,
+        record: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.api_key = api_key
+        self.prefix = prefix.rstrip("/")
+        self.job_duration = job_duration
+        self.failure_rate = failure_rate
+        self.read_faults = read_faults or Faults()
+        self.submit_faults = submit_faults or Faults()
+        self.odd_case = odd_case
+        self.record = record
+        self.requests: list[RecordedRequest] = []
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.jobs: dict[str, FakeJob] = {}
+        self.active = 0
+        self.peak_active = 0
+        self._rng = random.Random(seed)
+        self._script: dict[str, collections.deque[Reply]] = collections.defaultdict(
+            collections.deque
+        )
+        self._host, self._port = host, port
+        self._runner: web.AppRunner | None = None
+        self._next_id = 0
+        self.base_url = ""
+
+    def build_app(self) -> web.Application:
+        """The aiohttp application, to mount in a server of your own if you like."""
+        app = web.Application()
+        self.add_routes(app)
+        app.router.add_get("/files/{name}", self._file)
+        return app
+
+    def add_routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    async def start(self) -> str:
+        """Listen on a free loopback port; the API's base URL."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self._host, self._port))
+        self._runner = web.AppRunner(
+            self.build_app(), handler_cancellation=True, shutdown_timeout=0.5, access_log=None
+        )
+        await self._runner.setup()
+        await web.SockSite(self._runner, sock).start()
+        port = sock.getsockname()[1]
+        self.root_url = f"http://{self._host}:{port}"
+        self.base_url = self.root_url + self.prefix
+        return self.base_url
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    async def __aenter__(self) -> FakeServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def inject(self, endpoint: Endpoint, *replies: Reply) -> None:
+        """Answer the next requests to ``endpoint`` with ``replies``, in order."""
+        self._script[endpoint].extend(replies)
+
+    def count(self, endpoint: str) -> int:
+        """How many requests reached ``endpoint`` (``"submit"``, ``"get"``, ``"list"``)."""
+        return self.counts[endpoint]
+
+    # -- helpers for the provider subclasses -------------------------------------------
+
+    async def intake(self, endpoint: Endpoint, request: web.Request) -> tuple[bytes, Reply | None]:
+        """Record the request; the scripted or random fault to answer with, if any."""
+        body = await request.read()
+        self.counts[endpoint] += 1
+        if self.record:
+            self.requests.append(
+                RecordedRequest(
+                    endpoint, request.method, request.path, dict(request.query),
+                    dict(request.headers), body,
+                )
+            )
+        script = self._script.get(endpoint)
+        if script:
+            return body, script.popleft()
+        faults = self.submit_faults if endpoint == "submit" else self.read_faults
+        return body, faults.pick(self._rng)
+
+    def authorized(self, request: web.Request) -> bool:
+        key = request.headers.get(self.auth_header)
+        return bool(key) and (self.api_key is None or key == self.api_key)
+
+    def new_job(self, body: Mapping[str, Any], prompt: str) -> FakeJob:
+        self._next_id += 1
+        fails = "[fail]" in prompt or self._rng.random() < self.failure_rate
+        job = FakeJob(
+            id=f"{self.name[:2]}-{self._next_id:06d}",
+            created=time.monotonic(),
+            wall_created=time.time(),
+            duration=self.job_duration,
+            fails=fails,
+            body=body,
+        )
+        self.jobs[job.id] = job
+        self.active += 1
+        self.peak_active = max(self.peak_active, self.active)
+        return job
+
+    def phase(self, job: FakeJob) -> Literal["queued", "running", "completed", "failed"]:
+        elapsed = time.monotonic() - job.created
+        if elapsed >= job.duration:
+            if not job.reported:
+                job.reported = True
+                self.active -= 1
+            return "failed" if job.fails else "completed"
+        return "queued" if elapsed < job.duration * 0.2 else "running"
+
+    def status_text(self, text: str) -> str:
+        if not self.odd_case:
+            return text
+        return text.upper() if self._rng.random() < 0.5 else text.capitalize()
+
+    def file_url(self, job: FakeJob, n: int, ext: str) -> str:
+        return f"{self.root_url}/files/{job.id}-{n}.{ext}"
+
+    async def send(self, request: web.Request, reply: Reply) -> web.StreamResponse:
+        """Answer as ``reply`` says, including the broken ways."""
+        if reply.delay and reply.kind == "reply":
+            await asyncio.sleep(reply.delay)
+        if reply.kind == "hang":
+            await asyncio.sleep(reply.delay or 3600)
+        payload = _payload(reply)
+        if reply.kind == "drop":
+            _abort(request)
+            return web.Response()
+        if reply.kind in ("cut", "trickle"):
+            resp = web.StreamResponse(status=reply.status, headers=reply.headers)
+            resp.content_type = reply.content_type
+            resp.content_length = max(len(payload), 16)
+            await resp.prepare(request)
+            if reply.kind == "cut":
+                await resp.write(payload[: len(payload) // 2])
+                _abort(request)
+                return resp
+            for i in range(len(payload)):
+                await resp.write(payload[i : i + 1])
+                await asyncio.sleep(reply.delay or 1.0)
+            return resp
+        return web.Response(
+            status=reply.status,
+            body=payload,
+            content_type=reply.content_type,
+            headers=reply.headers,
+        )
+
+    async def _file(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        return web.Response(body=f"fake media {name}\n".encode(), content_type="image/png")
+
+
+def json_reply(status: int, document: Any) -> Reply:
+    return Reply(status=status, json=document)
+
+
+def _payload(reply: Reply) -> bytes:
+    if reply.body is not None:
+        return reply.body.encode() if isinstance(reply.body, str) else reply.body
+    if reply.json is not None:
+        return json.dumps(reply.json).encode()
+    return b'{"jobId": "cut-short", "status": "created"}' if reply.kind == "cut" else b""
+
+
+def _abort(request: web.Request) -> None:
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
