@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -255,26 +256,27 @@ class CreativeClient:
         ahead. A failure is an outcome, not an exception that ends the batch.
         Breaking out of the loop cancels what is still in flight.
         """
-        async for _, outcome in self._run_many(requests, concurrency):
-            yield outcome
+        async with contextlib.aclosing(self._run_many(requests, concurrency)) as results:
+            async for _, outcome in results:
+                yield outcome
 
     async def generate_many(
         self, requests: Requests, *, concurrency: int | None = None
     ) -> list[Outcome]:
         """Like ``as_completed``, but all outcomes at once, in input order."""
         results: dict[int, Outcome] = {}
-        async for index, outcome in self._run_many(requests, concurrency):
-            results[index] = outcome
+        async with contextlib.aclosing(self._run_many(requests, concurrency)) as stream:
+            async for index, outcome in stream:
+                results[index] = outcome
         return [results[i] for i in range(len(results))]
 
-    async def _run_many(
+    def _run_many(
         self, requests: Requests, concurrency: int | None
-    ) -> AsyncIterator[tuple[int, Outcome]]:
+    ) -> AsyncGenerator[tuple[int, Outcome], None]:
         self._check_open()
         limit = self.concurrency if concurrency is None else concurrency
         _positive("concurrency", limit, integer=True)
-        async for item in bounded_map(requests, self._outcome, limit, self._live):
-            yield item
+        return bounded_map(requests, self._outcome, limit, self._live)
 
     async def _outcome(self, index: int, request: GenerationRequest) -> tuple[int, Outcome]:
         try:

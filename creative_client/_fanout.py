@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -15,11 +15,12 @@ async def bounded_map(
     worker: Callable[[int, T], Awaitable[R]],
     limit: int,
     live: set[asyncio.Task[R]],
-) -> AsyncIterator[R]:
+) -> AsyncGenerator[R, None]:
     """Run ``worker(index, item)`` for each item, yielding results in completion order.
 
-    The next item is pulled only when a slot is free, so a generator input is
-    never drained ahead of the work. Every task is also kept in ``live`` (the
+    At most ``limit`` items are between the input and the consumer (running, or
+    finished and not yet taken), and the next item is pulled only when a slot is
+    free, so a generator input is never drained ahead of the work. Every task is also kept in ``live`` (the
     client's set) so that closing the client can cancel it. Leaving the loop
     early cancels what is still running and waits for it to end.
     """
@@ -38,10 +39,13 @@ async def bounded_map(
         source = None
         sync_source = iter(items)
     index = 0
+    yielded = 0
     exhausted = False
     try:
         while True:
-            while not exhausted and len(mine) < limit:
+            # A finished result not yet taken by the consumer still holds its slot, so
+            # a slow consumer holds the input back instead of buffering results.
+            while not exhausted and index - yielded < limit:
                 try:
                     if source is not None:
                         item = await anext(source)
@@ -56,11 +60,15 @@ async def bounded_map(
                 mine.add(task)
                 live.add(task)
                 task.add_done_callback(on_done)
-            if not mine and finished.empty():
+            if index == yielded:
                 return
             done = await finished.get()
-            if not done.cancelled():
-                yield done.result()
+            yielded += 1
+            if done.cancelled():
+                raise RuntimeError(
+                    "a job of this batch was cancelled from outside it (was the client closed?)"
+                )
+            yield done.result()
     finally:
         await cancel_all(mine)
         while not finished.empty():
