@@ -121,8 +121,23 @@ class CreativeClient:
         environ: Mapping[str, str] | None = None,
         **options: Any,
     ) -> Self:
-        """A client configured by a TOML file or a mapping (see ``creative_client._config``)."""
-        return cls(**{**_config.from_config(source, environ), **options})
+        """A client configured by a TOML file or a mapping of the same shape::
+
+            provider = "deepixels"      # the table below that is used
+            concurrency = 64            # optional: any of the client's numeric options
+
+            [deepixels]
+            api_key_env = "DEEPIXELS_API_KEY"   # or api_key = "..."
+            model = "flux-schnell"
+            base_url = "https://api.deepixels.co/v1"
+
+            [neocu]
+            api_key_env = "NEOCU_API_KEY"
+
+        ``options`` override; ``provider=`` there switches the table used.
+        """
+        settings = _config.from_config(source, environ, options.get("provider"))
+        return cls(**{**settings, **options})
 
     @property
     def provider(self) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigurationError
-from .providers import get_provider
+from .providers import get_provider, provider_names
 
 #: Client options a config may set at its top level, with the types they take.
 _CLIENT_OPTIONS: Mapping[str, tuple[type, ...]] = {
@@ -43,6 +43,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
 def from_config(
     source: str | os.PathLike[str] | Mapping[str, Any],
     environ: Mapping[str, str] | None = None,
+    provider_name: str | None = None,
 ) -> dict[str, Any]:
     """Client keyword arguments from a TOML file or a mapping of the same shape::
 
@@ -56,10 +57,12 @@ def from_config(
         [neocu]
         api_key_env = "NEOCU_API_KEY"
         base_url = "https://api.neocu.com/v1"
+
+    ``provider_name``, when given, picks the table instead of ``provider``.
     """
     env = os.environ if environ is None else environ
     data = _load(source)
-    name = data.get("provider")
+    name = provider_name or data.get("provider")
     if not isinstance(name, str) or not name:
         raise ConfigurationError("the config has no 'provider' naming the provider to use")
     provider = get_provider(name)
@@ -71,11 +74,12 @@ def from_config(
             if isinstance(value, bool) or not isinstance(value, _CLIENT_OPTIONS[key]):
                 raise ConfigurationError(f"config option {key!r} must be a number")
             options[key] = value
-        elif not isinstance(value, Mapping):
+        elif key in provider_names():
+            if not isinstance(value, Mapping):
+                raise ConfigurationError(f"config section [{key}] must be a table")
+        else:
             raise ConfigurationError(f"unknown config option {key!r}")
     table = data.get(provider.name, {})
-    if not isinstance(table, Mapping):
-        raise ConfigurationError(f"config section [{provider.name}] must be a table")
     unknown = set(table) - _PROVIDER_KEYS
     if unknown:
         raise ConfigurationError(

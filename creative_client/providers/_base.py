@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from .._models import GenerationRequest, Job
-from ..errors import InvalidRequestError
+from ..errors import ConfigurationError, InvalidRequestError
 
 
 @attrs.frozen
@@ -44,7 +44,7 @@ class Provider(abc.ABC):
         base = (base_url or self.default_base_url).rstrip("/")
         parts = urlsplit(base)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidRequestError(
+            raise ConfigurationError(
                 f"base_url must be an http(s) URL, got {base_url!r}", provider=self.name
             )
         self.base_url = base

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -55,9 +54,11 @@ def millis_to_datetime(value: Any, _: Any = None) -> datetime | None:
     if value is None:
         return None
     ms = _strict_float(value, None)
-    if not math.isfinite(ms):
-        raise ValueError(f"timestamp is not finite: {value!r}")
-    return datetime.fromtimestamp(ms / 1000.0, tz=UTC)
+    try:
+        return datetime.fromtimestamp(ms / 1000.0, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        # A number the contract allows but no datetime can hold: the job is still good.
+        return None
 
 
 def iso_to_datetime(value: Any, _: Any = None) -> datetime | None:
