@@ -26,7 +26,8 @@ test: $(VENV)/.installed-dev
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check creative_client tests examples benchmarks
-	$(BIN)/mypy --strict creative_client
+	$(BIN)/ruff format --check creative_client tests examples benchmarks
+	$(BIN)/mypy --strict creative_client tests examples
 
 check: test lint
 

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import random
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -263,7 +263,7 @@ class CreativeClient:
 
     async def as_completed(
         self, requests: Requests, *, concurrency: int | None = None
-    ) -> AsyncIterator[Outcome]:
+    ) -> AsyncGenerator[Outcome, None]:
         """Run many requests; yield an ``Outcome`` for each as it finishes.
 
         Pulls lazily from any iterable or async iterable: at most ``concurrency``

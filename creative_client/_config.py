@@ -1,4 +1,4 @@
-"""Client settings from the environment or a TOML file / mapping; switching provider is config only."""
+"""Client settings from the environment or a TOML file; switching provider is config only."""
 
 from __future__ import annotations
 
@@ -82,9 +82,7 @@ def from_config(
     table = data.get(provider.name, {})
     unknown = set(table) - _PROVIDER_KEYS
     if unknown:
-        raise ConfigurationError(
-            f"unknown keys in [{provider.name}]: {', '.join(sorted(unknown))}"
-        )
+        raise ConfigurationError(f"unknown keys in [{provider.name}]: {', '.join(sorted(unknown))}")
     for key in _PROVIDER_KEYS:
         if key in table and not isinstance(table[key], str):
             raise ConfigurationError(f"[{provider.name}] {key} must be a string")

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
-from typing import TypeVar
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+)
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -12,7 +19,7 @@ R = TypeVar("R")
 
 async def bounded_map(
     items: Iterable[T] | AsyncIterable[T],
-    worker: Callable[[int, T], Awaitable[R]],
+    worker: Callable[[int, T], Coroutine[Any, Any, R]],
     limit: int,
     live: set[asyncio.Task[R]],
 ) -> AsyncGenerator[R, None]:
@@ -20,9 +27,9 @@ async def bounded_map(
 
     At most ``limit`` items are between the input and the consumer (running, or
     finished and not yet taken), and the next item is pulled only when a slot is
-    free, so a generator input is never drained ahead of the work. Every task is also kept in ``live`` (the
-    client's set) so that closing the client can cancel it. Leaving the loop
-    early cancels what is still running and waits for it to end.
+    free, so a generator input is never drained ahead of the work. Every task is
+    also kept in ``live`` (the client's set) so that closing the client can cancel
+    it. Leaving the loop early cancels what is still running and waits for it.
     """
     finished: asyncio.Queue[asyncio.Task[R]] = asyncio.Queue()
     mine: set[asyncio.Task[R]] = set()

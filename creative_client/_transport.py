@@ -73,6 +73,8 @@ class Transport:
         self._pool_size = pool_size
         self._max_body = max_body
         self._closed = False
+        # backoff's stubs type a wait generator as send-less; ours is sent each exception.
+        wait_gen: Any = retry.wait_gen
         common: dict[str, Any] = dict(
             max_tries=retry.max_attempts,
             max_time=retry.max_time,
@@ -81,13 +83,13 @@ class Transport:
             logger=None,
         )
         self._send_read = backoff.on_exception(
-            retry.wait_gen,
+            wait_gen,
             (TransportError, RateLimitError, ServerError),
             giveup=_final,
             **common,
         )(self._attempt)
         self._send_submit = backoff.on_exception(
-            retry.wait_gen, (TransportError, RateLimitError), **common
+            wait_gen, (TransportError, RateLimitError), **common
         )(self._attempt)
 
     def __repr__(self) -> str:
@@ -140,7 +142,7 @@ class Transport:
             raise TransportError(
                 f"could not connect to {self._name}: {self._clean(exc)}", provider=self._name
             ) from None
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             what = "timed out" if isinstance(exc, asyncio.TimeoutError) else "failed"
             message = f"{call.method} {call.path} {what}: {self._clean(exc)}"
             if call.submit:

@@ -75,7 +75,8 @@ class CreativeError(Exception):
         return " | ".join(parts)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.message!r}, provider={self.provider!r}, status={self.status!r})"
+        name = type(self).__name__
+        return f"{name}({self.message!r}, provider={self.provider!r}, status={self.status!r})"
 
 
 class ConfigurationError(CreativeError, ValueError):
@@ -147,8 +148,9 @@ class JobFailedError(CreativeError):
 class JobTimeoutError(CreativeError):
     """The job was not finished when the deadline passed; ``job`` is its last state seen."""
 
-    def __init__(self, job_id: str, timeout: float, *, job: Job | None = None,
-                 provider: str | None = None) -> None:
+    def __init__(
+        self, job_id: str, timeout: float, *, job: Job | None = None, provider: str | None = None
+    ) -> None:
         super().__init__(f"job {job_id} not finished after {timeout:g}s", provider=provider)
         self.job_id = job_id
         self.timeout = timeout

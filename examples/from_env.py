@@ -19,12 +19,16 @@ from creative_client import CreativeClient
 async def main(prompt: str) -> None:
     async with CreativeClient.from_env() as client:
         job = await client.generate(prompt=prompt)
-    print(json.dumps({
-        "provider": job.provider,
-        "id": job.id,
-        "status": job.status.value,
-        "outputs": [asset.url for asset in job.outputs],
-    }))
+    print(
+        json.dumps(
+            {
+                "provider": job.provider,
+                "id": job.id,
+                "status": job.status.value,
+                "outputs": [asset.url for asset in job.outputs],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

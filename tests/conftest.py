@@ -5,10 +5,10 @@ import gc
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from _helpers import API_KEY
 
 from creative_client.testing import FakeDeepixels, FakeNeocu, FakeServer
 
-from _helpers import API_KEY
 
 @pytest.fixture(autouse=True)
 async def _no_leaks() -> AsyncIterator[None]:

@@ -1,4 +1,4 @@
-"""Configuration: from the environment, from TOML or a mapping; switching provider is config only."""
+"""Configuration from the environment, TOML or a mapping; switching provider is config only."""
 
 from __future__ import annotations
 
@@ -9,33 +9,36 @@ import sys
 from pathlib import Path
 
 import pytest
+from _helpers import API_KEY
 
 from creative_client import ConfigurationError, CreativeClient, JobStatus
 from creative_client.testing import FakeDeepixels, FakeNeocu
-
-from _helpers import API_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_from_env_deepixels() -> None:
-    client = CreativeClient.from_env({
-        "CREATIVE_PROVIDER": "deepixels",
-        "CREATIVE_MODEL": "flux-schnell",
-        "CREATIVE_BASE_URL": "http://127.0.0.1:9/v1",
-        "DEEPIXELS_API_KEY": API_KEY,
-    })
+    client = CreativeClient.from_env(
+        {
+            "CREATIVE_PROVIDER": "deepixels",
+            "CREATIVE_MODEL": "flux-schnell",
+            "CREATIVE_BASE_URL": "http://127.0.0.1:9/v1",
+            "DEEPIXELS_API_KEY": API_KEY,
+        }
+    )
     assert client.provider == "deepixels"
     assert client.model == "flux-schnell"
     assert client.base_url == "http://127.0.0.1:9/v1"
 
 
 def test_from_env_neocu_ignores_a_leftover_model() -> None:
-    client = CreativeClient.from_env({
-        "CREATIVE_PROVIDER": "Neocu",
-        "CREATIVE_MODEL": "flux-schnell",
-        "NEOCU_API_KEY": API_KEY,
-    })
+    client = CreativeClient.from_env(
+        {
+            "CREATIVE_PROVIDER": "Neocu",
+            "CREATIVE_MODEL": "flux-schnell",
+            "NEOCU_API_KEY": API_KEY,
+        }
+    )
     assert client.provider == "neocu"
     assert client.model is None
     assert client.base_url == "https://api.neocu.com/v1"
@@ -48,8 +51,10 @@ def test_from_env_neocu_ignores_a_leftover_model() -> None:
         ({"CREATIVE_PROVIDER": "pixelmagic"}, "unknown provider"),
         ({"CREATIVE_PROVIDER": "neocu"}, "NEOCU_API_KEY"),
         ({"CREATIVE_PROVIDER": "deepixels", "NEOCU_API_KEY": "k"}, "DEEPIXELS_API_KEY"),
-        ({"CREATIVE_PROVIDER": "neocu", "NEOCU_API_KEY": "k", "CREATIVE_BASE_URL": "ftp://x"},
-         "base_url"),
+        (
+            {"CREATIVE_PROVIDER": "neocu", "NEOCU_API_KEY": "k", "CREATIVE_BASE_URL": "ftp://x"},
+            "base_url",
+        ),
     ],
 )
 def test_from_env_errors(env: dict[str, str], message: str) -> None:
@@ -90,10 +95,11 @@ def test_from_config_toml_file(tmp_path: Path) -> None:
         ({}, "no 'provider'"),
         ({"provider": "neocu", "neocu": {"api_key": "k", "colour": "red"}}, "colour"),
         ({"provider": "neocu", "concurency": 3, "neocu": {"api_key": "k"}}, "concurency"),
-        ({"provider": "neocu", "concurrency": "many", "neocu": {"api_key": "k"}},
-         "concurrency"),
-        ({"provider": "neocu", "neocu": {"api_key_env": "UNSET_VAR_FOR_TEST"}},
-         "UNSET_VAR_FOR_TEST"),
+        ({"provider": "neocu", "concurrency": "many", "neocu": {"api_key": "k"}}, "concurrency"),
+        (
+            {"provider": "neocu", "neocu": {"api_key_env": "UNSET_VAR_FOR_TEST"}},
+            "UNSET_VAR_FOR_TEST",
+        ),
         ({"provider": "neocu", "neocu": "not a table"}, "table"),
         ({"provider": "neocu", "neocu": {"api_key": 5}}, "string"),
     ],
@@ -131,19 +137,35 @@ async def test_the_same_script_runs_on_either_provider(
     deepixels: FakeDeepixels, neocu: FakeNeocu
 ) -> None:
     """examples/from_env.py, unchanged, in a subprocess; only the environment differs."""
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("CREATIVE_", "NEOCU", "DEEPIXELS"))}
+    base_env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("CREATIVE_", "NEOCU", "DEEPIXELS"))
+    }
     # CREATIVE_MODEL stays set for Neocu too: a leftover default model must not break it.
     envs = {
-        "deepixels": {"CREATIVE_PROVIDER": "deepixels", "DEEPIXELS_API_KEY": API_KEY,
-                      "CREATIVE_BASE_URL": deepixels.base_url, "CREATIVE_MODEL": "flux"},
-        "neocu": {"CREATIVE_PROVIDER": "neocu", "NEOCU_API_KEY": API_KEY,
-                  "CREATIVE_BASE_URL": neocu.base_url, "CREATIVE_MODEL": "flux"},
+        "deepixels": {
+            "CREATIVE_PROVIDER": "deepixels",
+            "DEEPIXELS_API_KEY": API_KEY,
+            "CREATIVE_BASE_URL": deepixels.base_url,
+            "CREATIVE_MODEL": "flux",
+        },
+        "neocu": {
+            "CREATIVE_PROVIDER": "neocu",
+            "NEOCU_API_KEY": API_KEY,
+            "CREATIVE_BASE_URL": neocu.base_url,
+            "CREATIVE_MODEL": "flux",
+        },
     }
     for provider, env in envs.items():
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-W", "error", str(ROOT / "examples" / "from_env.py"), "a red fox",
-            env={**base_env, **env}, cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-W",
+            "error",
+            str(ROOT / "examples" / "from_env.py"),
+            "a red fox",
+            env={**base_env, **env},
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
         assert proc.returncode == 0, err.decode()

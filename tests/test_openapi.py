@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _helpers import API_KEY, client_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
@@ -28,11 +29,13 @@ from creative_client import (
     RetryPolicy,
     SubmissionUncertainError,
 )
-from creative_client.errors import AuthenticationError, InvalidRequestError, NotFoundError
-from creative_client.errors import ServerError
+from creative_client.errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    NotFoundError,
+    ServerError,
+)
 from creative_client.testing import FakeDeepixels, Reply
-
-from _helpers import API_KEY, client_for
 
 SPEC_PATH = Path(__file__).parent / "data" / "deepixels.openapi.json"
 SPEC: dict[str, Any] = json.loads(SPEC_PATH.read_text())
@@ -67,8 +70,11 @@ async def test_requests_validate_against_the_spec(deepixels: FakeDeepixels) -> N
     openapi = OpenAPI.from_file_path(str(SPEC_PATH))
     async with client_for(deepixels) as client:
         await client.submit(prompt="a red fox")
-        await client.submit(prompt="a red fox", input={"width": 512, "seed": 7},
-                            webhook="https://example.com/hooks/deepixels")
+        await client.submit(
+            prompt="a red fox",
+            input={"width": 512, "seed": 7},
+            webhook="https://example.com/hooks/deepixels",
+        )
         job = await client.submit(prompt="a fox", model="video-gen")
         await client.wait(job.id)
     assert len(deepixels.requests) >= 4
@@ -88,27 +94,35 @@ async def test_requests_validate_against_the_spec(deepixels: FakeDeepixels) -> N
 async def test_a_request_the_spec_refuses_is_caught_by_the_validator() -> None:
     """The validator is real: a body without ``input`` fails it."""
     openapi = OpenAPI.from_file_path(str(SPEC_PATH))
-    bad = MockRequest("https://api.deepixels.co", "POST", "/v1/generate",
-                      headers={"x-api-key": "k"}, data=b'{"model": "m"}')
-    with pytest.raises(Exception, match="(?i)valid"):
+    bad = MockRequest(
+        "https://api.deepixels.co",
+        "POST",
+        "/v1/generate",
+        headers={"x-api-key": "k"},
+        data=b'{"model": "m"}',
+    )
+    with pytest.raises(Exception, match=r"(?i)valid"):
         openapi.validate_request(bad)
 
 
 async def _serve(endpoint: str, reply: Reply) -> Job | CreativeError:
-    async with FakeDeepixels(api_key=API_KEY) as fake:
-        async with client_for(fake, retry=ONE_TRY) as client:
-            job = await client.submit(prompt="x")
-            fake.inject(endpoint, reply)
-            try:
-                if endpoint == "submit":
-                    return await client.submit(prompt="x")
-                return await client.get(job.id)
-            except CreativeError as exc:
-                return exc
+    async with (
+        FakeDeepixels(api_key=API_KEY) as fake,
+        client_for(fake, retry=ONE_TRY) as client,
+    ):
+        job = await client.submit(prompt="x")
+        fake.inject(endpoint, reply)
+        try:
+            if endpoint == "submit":
+                return await client.submit(prompt="x")
+            return await client.get(job.id)
+        except CreativeError as exc:
+            return exc
 
 
 EXAMPLES = SPEC["paths"]["/get"]["get"]["responses"]["200"]["content"]["application/json"][
-    "examples"]
+    "examples"
+]
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
@@ -122,8 +136,9 @@ async def test_the_documents_own_examples_parse(name: str) -> None:
     assert [a.url for a in result.outputs] == urls
 
 
-SETTINGS = settings(max_examples=40, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @SETTINGS

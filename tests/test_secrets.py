@@ -6,18 +6,20 @@ import logging
 import traceback
 
 import pytest
+from _helpers import API_KEY, FAST_RETRY, client_for
 
 from creative_client import CreativeClient, CreativeError, GenerationRequest
 from creative_client.testing import FakeServer, Reply
-
-from _helpers import API_KEY, FAST_RETRY, client_for
 
 
 def _echoing_error(fake: FakeServer, status: int) -> Reply:
     """A provider that echoes the key back in its error body (some do, in 401s)."""
     text = f"invalid key {API_KEY}"
-    doc = {"status": "error", "message": text} if fake.name == "deepixels" else {
-        "error": text, "message": text}
+    doc = (
+        {"status": "error", "message": text}
+        if fake.name == "deepixels"
+        else {"error": text, "message": text}
+    )
     return Reply(status=status, json=doc)
 
 
@@ -32,13 +34,13 @@ async def test_key_never_appears(fake: FakeServer, caplog: pytest.LogCaptureFixt
         seen += [repr(job), str(job)]
         fake.inject("submit", _echoing_error(fake, 401))
         fake.inject("get", *[_echoing_error(fake, 500)] * 4)
-        for call in (
-            lambda: client.submit(prompt="x"),
-            lambda: client.get(job.id),
-            lambda: client.get("missing"),
+        for attempt in (
+            client.submit(prompt="x"),
+            client.get(job.id),
+            client.get("missing"),
         ):
             try:
-                await call()
+                await attempt
             except CreativeError as exc:
                 errors.append(exc)
         fake.inject("submit", Reply(kind="drop"), Reply(status=500, body=f"key={API_KEY}"))
@@ -51,16 +53,17 @@ async def test_key_never_appears(fake: FakeServer, caplog: pytest.LogCaptureFixt
         errors += [o.error for o in outcomes if o.error is not None]
         seen += [repr(o) for o in outcomes]
     # A connection that is never made, too.
-    async with CreativeClient(fake.name, API_KEY, base_url="http://127.0.0.1:9", model="m",
-                              retry=FAST_RETRY) as down:
+    async with CreativeClient(
+        fake.name, API_KEY, base_url="http://127.0.0.1:9", model="m", retry=FAST_RETRY
+    ) as down:
         try:
             await down.submit(prompt="x")
         except CreativeError as exc:
             errors.append(exc)
     assert len(errors) == 7
-    for exc in errors:
-        seen += [str(exc), repr(exc), "".join(traceback.format_exception(exc))]
-        seen += [str(v) for v in vars(exc).values()]
+    for error in errors:
+        seen += [str(error), repr(error), "".join(traceback.format_exception(error))]
+        seen += [str(v) for v in vars(error).values()]
     seen += [r.getMessage() for r in caplog.records]
     seen.append(caplog.text)
     assert any("[redacted]" in s for s in seen), "the echoed key was not exercised"

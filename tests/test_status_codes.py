@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from _helpers import API_KEY, client_for
 
 from creative_client import (
     AuthenticationError,
@@ -24,8 +25,6 @@ from creative_client import (
     SubmissionUncertainError,
 )
 from creative_client.testing import FakeNeocu, FakeServer, Reply
-
-from _helpers import API_KEY, client_for
 
 
 def error_reply(fake: FakeServer, status: int, message: str) -> Reply:
@@ -45,13 +44,21 @@ SUBMIT_ROWS: list[tuple[str, list[Any], type[CreativeError] | None, int]] = [
     ("503 empty body", [Reply(status=503, body=b"")], SubmissionUncertainError, 1),
     ("dropped before answer", [Reply(kind="drop")], SubmissionUncertainError, 1),
     ("cut mid-answer", [Reply(kind="cut")], SubmissionUncertainError, 1),
-    ("200 not json", [Reply(body=b"<html>ok</html>", content_type="text/html")],
-     SubmissionUncertainError, 1),
+    (
+        "200 not json",
+        [Reply(body=b"<html>ok</html>", content_type="text/html")],
+        SubmissionUncertainError,
+        1,
+    ),
     ("200 without id", [Reply(json={"status": "created"})], SubmissionUncertainError, 1),
     ("429 then ok", [Reply(status=429, headers={"Retry-After": "0"})], OK, 2),
     ("429 without Retry-After, then ok", [Reply(status=429)], OK, 2),
-    ("429 until retries run out", [Reply(status=429, headers={"Retry-After": "0"})] * 4,
-     RateLimitError, 4),
+    (
+        "429 until retries run out",
+        [Reply(status=429, headers={"Retry-After": "0"})] * 4,
+        RateLimitError,
+        4,
+    ),
 ]
 
 
@@ -59,10 +66,14 @@ def _script(fake: FakeServer, rows: list[Any]) -> list[Reply]:
     return [r if isinstance(r, Reply) else error_reply(fake, *r) for r in rows]
 
 
-@pytest.mark.parametrize(("case", "script", "expected", "posts"), SUBMIT_ROWS,
-                         ids=[r[0] for r in SUBMIT_ROWS])
+@pytest.mark.parametrize(
+    ("case", "script", "expected", "posts"), SUBMIT_ROWS, ids=[r[0] for r in SUBMIT_ROWS]
+)
 async def test_submit_answers(
-    fake: FakeServer, case: str, script: list[Any], expected: type[CreativeError] | None,
+    fake: FakeServer,
+    case: str,
+    script: list[Any],
+    expected: type[CreativeError] | None,
     posts: int,
 ) -> None:
     fake.inject("submit", *_script(fake, script))
@@ -106,18 +117,26 @@ READ_ROWS: list[tuple[str, list[Any], type[CreativeError] | None, int]] = [
     ("429 then ok", [Reply(status=429, headers={"Retry-After": "0"})], OK, 2),
     ("dropped then ok", [Reply(kind="drop")], OK, 2),
     ("cut then ok", [Reply(kind="cut")], OK, 2),
-    ("200 html", [Reply(body=b"<html></html>", content_type="text/html")],
-     ProviderResponseError, 1),
+    (
+        "200 html",
+        [Reply(body=b"<html></html>", content_type="text/html")],
+        ProviderResponseError,
+        1,
+    ),
     ("200 empty", [Reply(body=b"")], ProviderResponseError, 1),
     ("200 wrong shape", [Reply(json=["not", "a", "job"])], ProviderResponseError, 1),
     ("418 other 4xx", [(418, "teapot")], InvalidRequestError, 1),
 ]
 
 
-@pytest.mark.parametrize(("case", "script", "expected", "gets"), READ_ROWS,
-                         ids=[r[0] for r in READ_ROWS])
+@pytest.mark.parametrize(
+    ("case", "script", "expected", "gets"), READ_ROWS, ids=[r[0] for r in READ_ROWS]
+)
 async def test_read_answers(
-    fake: FakeServer, case: str, script: list[Any], expected: type[CreativeError] | None,
+    fake: FakeServer,
+    case: str,
+    script: list[Any],
+    expected: type[CreativeError] | None,
     gets: int,
 ) -> None:
     async with client_for(fake) as client:
@@ -153,11 +172,10 @@ async def test_real_404_for_an_unknown_job(fake: FakeServer) -> None:
 
 
 async def test_neocu_402_low_balance() -> None:
-    async with FakeNeocu(api_key=API_KEY, balance=1) as fake:
-        async with client_for(fake) as client:
-            await client.submit(prompt="paid for")
-            with pytest.raises(InsufficientBalanceError) as info:
-                await client.submit(prompt="not paid for")
+    async with FakeNeocu(api_key=API_KEY, balance=1) as fake, client_for(fake) as client:
+        await client.submit(prompt="paid for")
+        with pytest.raises(InsufficientBalanceError) as info:
+            await client.submit(prompt="not paid for")
     err = info.value
     assert err.status == 402
     assert err.provider_message == "Payment Required: low compute balance"

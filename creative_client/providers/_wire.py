@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import cattrs
+from cattrs.gen import make_dict_structure_fn, override
 
 from ..errors import ProviderResponseError
 
@@ -47,6 +48,24 @@ def make_converter() -> cattrs.Converter:
     conv.register_structure_hook(bool, _strict_bool)
     conv.register_structure_hook_func(lambda t: t == tuple[str, ...], _str_tuple)
     return conv
+
+
+def register_object(conv: cattrs.Converter, cls: type[T], **fields: Any) -> None:
+    """Structure ``cls`` from a JSON object only; ``fields`` maps an attribute to its wire name
+    (a string) or to a structuring function."""
+    overrides = {
+        name: override(rename=how) if isinstance(how, str) else override(struct_hook=how)
+        for name, how in fields.items()
+    }
+    from_dict = make_dict_structure_fn(cls, conv, **overrides)  # type: ignore[arg-type]
+
+    def structure_object(value: Any, _: Any) -> T:
+        # cattrs only asks `key in value`, so a list or string would pass as an empty object.
+        if not isinstance(value, dict):
+            raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+        return from_dict(value, cls)
+
+    conv.register_structure_hook(cls, structure_object)
 
 
 def millis_to_datetime(value: Any, _: Any = None) -> datetime | None:

@@ -1,4 +1,4 @@
-"""Deepixels ("Creative API"): x-api-key, POST /generate {model, input, webhook}, GET /get?jobId=."""
+"""Deepixels ("Creative API"): POST /generate {model, input, webhook}, GET /get?jobId=."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import attrs
-from cattrs.gen import make_dict_structure_fn, override
 
 from .._models import Asset, AssetKind, GenerationRequest, Job, JobStatus
 from ._base import HttpCall, Provider
-from ._wire import as_mapping, make_converter, millis_to_datetime, structure
+from ._wire import as_mapping, make_converter, millis_to_datetime, register_object, structure
 
 _STATUS: Mapping[str, JobStatus] = {
     "created": JobStatus.QUEUED,
@@ -46,27 +45,9 @@ class _Job:
 
 
 _conv = make_converter()
-_conv.register_structure_hook(
-    _Submitted, make_dict_structure_fn(_Submitted, _conv, job_id=override(rename="jobId"))
-)
-_conv.register_structure_hook(
-    _Output,
-    make_dict_structure_fn(
-        _Output,
-        _conv,
-        image_url=override(rename="imageUrl"),
-        video_url=override(rename="videoUrl"),
-    ),
-)
-_conv.register_structure_hook(
-    _Job,
-    make_dict_structure_fn(
-        _Job,
-        _conv,
-        job_id=override(rename="jobId"),
-        date=override(struct_hook=millis_to_datetime),
-    ),
-)
+register_object(_conv, _Submitted, job_id="jobId")
+register_object(_conv, _Output, image_url="imageUrl", video_url="videoUrl")
+register_object(_conv, _Job, job_id="jobId", date=millis_to_datetime)
 
 
 def map_status(raw: str) -> JobStatus:
@@ -100,7 +81,10 @@ class Deepixels(Provider):
         return request
 
     def submit_call(self, request: GenerationRequest) -> HttpCall:
-        body: dict[str, Any] = {"model": request.model, "input": {**request.input, "prompt": request.prompt}}
+        body: dict[str, Any] = {
+            "model": request.model,
+            "input": {**request.input, "prompt": request.prompt},
+        }
         if request.webhook is not None:
             body["webhook"] = request.webhook
         return HttpCall("POST", self._generate_url, "/generate", json=body, submit=True)
@@ -109,7 +93,10 @@ class Deepixels(Provider):
         sub = structure(_conv, body, _Submitted, self.name, "submit answer")
         status = map_status(sub.status) if sub.status is not None else JobStatus.QUEUED
         return Job(
-            id=sub.job_id, provider=self.name, status=status, raw_status=sub.status,
+            id=sub.job_id,
+            provider=self.name,
+            status=status,
+            raw_status=sub.status,
             raw=as_mapping(body),
         )
 

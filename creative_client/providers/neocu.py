@@ -8,12 +8,11 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 import attrs
-from cattrs.gen import make_dict_structure_fn, override
 
 from .._models import Asset, AssetKind, GenerationRequest, Job, JobStatus
 from ..errors import ProviderResponseError
 from ._base import HttpCall, Provider
-from ._wire import as_mapping, iso_to_datetime, make_converter, structure
+from ._wire import as_mapping, iso_to_datetime, make_converter, register_object, structure
 
 _STATUS: Mapping[str, JobStatus] = {
     "queued": JobStatus.QUEUED,
@@ -74,22 +73,10 @@ def _messages(value: Any, _: Any) -> tuple[str, ...]:
 
 
 _conv = make_converter()
-_conv.register_structure_hook(_Submitted, make_dict_structure_fn(_Submitted, _conv))
-_conv.register_structure_hook(
-    _Asset, make_dict_structure_fn(_Asset, _conv, id=override(rename="_id"))
-)
-_conv.register_structure_hook(
-    _Task,
-    make_dict_structure_fn(
-        _Task,
-        _conv,
-        message=override(struct_hook=_messages),
-        date=override(struct_hook=iso_to_datetime),
-    ),
-)
-_conv.register_structure_hook(
-    _TaskDoc, make_dict_structure_fn(_TaskDoc, _conv, is_success=override(rename="isSuccess"))
-)
+register_object(_conv, _Submitted)
+register_object(_conv, _Asset, id="_id")
+register_object(_conv, _Task, message=_messages, date=iso_to_datetime)
+register_object(_conv, _TaskDoc, is_success="isSuccess")
 
 
 def map_status(raw: str) -> JobStatus:
@@ -128,8 +115,9 @@ class Neocu(Provider):
 
     def parse_submit(self, body: object) -> Job:
         sub = structure(_conv, body, _Submitted, self.name, "submit answer")
-        return Job(id=sub.task_id, provider=self.name, status=JobStatus.QUEUED,
-                   raw=as_mapping(body))
+        return Job(
+            id=sub.task_id, provider=self.name, status=JobStatus.QUEUED, raw=as_mapping(body)
+        )
 
     def status_call(self, job_id: str) -> HttpCall:
         quoted = quote(job_id, safe="")
@@ -158,7 +146,9 @@ class Neocu(Provider):
         )
         error = None
         if status is JobStatus.FAILED:
-            error = "; ".join(doc.task.message) or doc.error or "the provider reported the task failed"
+            error = (
+                "; ".join(doc.task.message) or doc.error or "the provider reported the task failed"
+            )
         return Job(
             id=job_id,
             provider=self.name,

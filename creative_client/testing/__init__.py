@@ -19,7 +19,7 @@ from typing import Any
 
 from ._deepixels import FakeDeepixels
 from ._neocu import FakeNeocu
-from ._server import HTML_PAGE, Faults, FakeServer, RecordedRequest, Reply
+from ._server import HTML_PAGE, FakeServer, Faults, RecordedRequest, Reply
 
 __all__ = [
     "HTML_PAGE",

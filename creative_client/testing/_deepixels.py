@@ -9,7 +9,12 @@ from aiohttp import web
 
 from ._server import FakeJob, FakeServer, Reply, json_reply
 
-_STATUS = {"queued": "pending", "running": "processing", "completed": "completed", "failed": "failed"}
+_STATUS = {
+    "queued": "pending",
+    "running": "processing",
+    "completed": "completed",
+    "failed": "failed",
+}
 
 
 def _error(status: int, message: str) -> Reply:
@@ -61,7 +66,7 @@ class FakeDeepixels(FakeServer):
     def document(self, job: FakeJob) -> dict[str, Any]:
         """The job document GET /get answers with."""
         phase = self.phase(job)
-        output = None
+        output: dict[str, Any] | None = None
         if phase == "completed":
             if "video" in job.body["model"]:
                 output = {"imageUrl": None, "videoUrl": self.file_url(job, 0, "mp4")}

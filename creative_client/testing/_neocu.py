@@ -10,10 +10,18 @@ from aiohttp import web
 
 from ._server import FakeJob, FakeServer, Reply, json_reply
 
-_STATUS = {"queued": "generating", "running": "generating", "completed": "completed",
-           "failed": "failed"}
-_KINDS = (("video", "video", "mp4"), ("sound", "audio", "mp3"), ("voice", "audio", "mp3"),
-          ("3d", "3d", "glb"))
+_STATUS = {
+    "queued": "generating",
+    "running": "generating",
+    "completed": "completed",
+    "failed": "failed",
+}
+_KINDS = (
+    ("video", "video", "mp4"),
+    ("sound", "audio", "mp3"),
+    ("voice", "audio", "mp3"),
+    ("3d", "3d", "glb"),
+)
 
 
 def _error(status: int, error: str, message: str | None = None) -> Reply:
@@ -46,10 +54,16 @@ class FakeNeocu(FakeServer):
             body = json.loads(raw)
         except ValueError:
             body = None
-        if not isinstance(body, dict) or not isinstance(body.get("query"), str) or not body["query"]:
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("query"), str)
+            or not body["query"]
+        ):
             return await self.send(request, _error(400, "query is required"))
         files = body.get("files")
-        if files is not None and not (isinstance(files, list) and all(isinstance(f, str) for f in files)):
+        if files is not None and not (
+            isinstance(files, list) and all(isinstance(f, str) for f in files)
+        ):
             return await self.send(request, _error(400, "files must be an array of strings"))
         if self.balance is not None:
             if self.balance <= 0:
@@ -86,13 +100,19 @@ class FakeNeocu(FakeServer):
             return await self.send(request, _error(400, "page and limit must be numbers"))
         jobs = list(self.jobs.values())
         chunk = jobs[(page - 1) * limit : page * limit]
-        return await self.send(request, json_reply(200, {
-            "isSuccess": True,
-            "taskList": [self.document(j) for j in chunk],
-            "totalPages": max(1, -(-len(jobs) // limit)),
-            "currentPage": page,
-            "totalTasks": len(jobs),
-        }))
+        return await self.send(
+            request,
+            json_reply(
+                200,
+                {
+                    "isSuccess": True,
+                    "taskList": [self.document(j) for j in chunk],
+                    "totalPages": max(1, -(-len(jobs) // limit)),
+                    "currentPage": page,
+                    "totalTasks": len(jobs),
+                },
+            ),
+        )
 
     def document(self, job: FakeJob) -> dict[str, Any]:
         """A task with its assets, as GET /task/{id} shows it."""
@@ -102,10 +122,17 @@ class FakeNeocu(FakeServer):
         assets = []
         if phase == "completed":
             url = self.file_url(job, 0, ext)
-            assets.append({
-                "url": url, "thumbnail": url, "embed": url, "name": f"{job.id}.{ext}",
-                "type": kind, "status": "completed", "_id": f"asset-{job.id}",
-            })
+            assets.append(
+                {
+                    "url": url,
+                    "thumbnail": url,
+                    "embed": url,
+                    "name": f"{job.id}.{ext}",
+                    "type": kind,
+                    "status": "completed",
+                    "_id": f"asset-{job.id}",
+                }
+            )
         messages = ["generation failed"] if phase == "failed" else ["ok"]
         return {
             "task": {

@@ -9,7 +9,7 @@ import random
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 import attrs
 from aiohttp import web
@@ -205,14 +205,14 @@ class FakeServer:
             runner, self._runner = self._runner, None
             await runner.cleanup()
 
-    async def __aenter__(self) -> FakeServer:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def inject(self, endpoint: Endpoint, *replies: Reply) -> None:
+    def inject(self, endpoint: Endpoint | str, *replies: Reply) -> None:
         """Answer the next requests to ``endpoint`` with ``replies``, in order."""
         self._script[endpoint].extend(replies)
 
@@ -229,8 +229,12 @@ class FakeServer:
         if self.record:
             self.requests.append(
                 RecordedRequest(
-                    endpoint, request.method, request.path, dict(request.query),
-                    dict(request.headers), body,
+                    endpoint,
+                    request.method,
+                    request.path,
+                    dict(request.query),
+                    dict(request.headers),
+                    body,
                 )
             )
         script = self._script.get(endpoint)
