@@ -17,10 +17,6 @@ _STATUS = {
 }
 
 
-def _error(status: int, message: str) -> Reply:
-    return json_reply(status, {"status": "error", "message": message})
-
-
 class FakeDeepixels(FakeServer):
     """Speaks the Deepixels contract. A model whose name contains ``video`` makes a video."""
 
@@ -31,36 +27,36 @@ class FakeDeepixels(FakeServer):
         app.router.add_post(f"{self.prefix}/generate", self._generate)
         app.router.add_get(f"{self.prefix}/get", self._get)
 
+    def error_reply(self, status: int, message: str) -> Reply:
+        return json_reply(status, {"status": "error", "message": message})
+
     async def _generate(self, request: web.Request) -> web.StreamResponse:
-        raw, fault = await self.intake("submit", request)
-        if not self.authorized(request):
-            return await self.send(request, _error(401, "Unauthorized"))
-        if fault is not None and not fault.creates_job():
-            return await self.send(request, fault)
+        admitted = await self.admit("submit", request)
+        if isinstance(admitted, web.StreamResponse):
+            return admitted
+        raw, fault = admitted
         try:
             body = json.loads(raw)
         except ValueError:
-            return await self.send(request, _error(400, "Invalid JSON"))
+            return await self.send(request, self.error_reply(400, "Invalid JSON"))
         problem = _check(body)
         if problem:
-            return await self.send(request, _error(400, problem))
+            return await self.send(request, self.error_reply(400, problem))
         job = self.new_job(body, str(body["input"].get("prompt", "")))
         if fault is not None:
             return await self.send(request, fault)
         return await self.send(request, json_reply(200, {"jobId": job.id, "status": "created"}))
 
     async def _get(self, request: web.Request) -> web.StreamResponse:
-        _, fault = await self.intake("get", request)
-        if not self.authorized(request):
-            return await self.send(request, _error(401, "Unauthorized"))
-        if fault is not None:
-            return await self.send(request, fault)
+        admitted = await self.admit("get", request)
+        if isinstance(admitted, web.StreamResponse):
+            return admitted
         job_id = request.query.get("jobId")
         if not job_id:
-            return await self.send(request, _error(400, "jobId is required"))
+            return await self.send(request, self.error_reply(400, "jobId is required"))
         job = self.jobs.get(job_id)
         if job is None:
-            return await self.send(request, _error(404, "Job not found"))
+            return await self.send(request, self.error_reply(404, "Job not found"))
         return await self.send(request, json_reply(200, self.document(job)))
 
     def document(self, job: FakeJob) -> dict[str, Any]:

@@ -24,11 +24,6 @@ _KINDS = (
 )
 
 
-def _error(status: int, error: str, message: str | None = None) -> Reply:
-    doc = {"error": error} if message is None else {"error": error, "message": message}
-    return json_reply(status, doc)
-
-
 class FakeNeocu(FakeServer):
     """Speaks the Neocu contract. ``balance`` is how many submits are paid for (then 402)."""
 
@@ -44,12 +39,15 @@ class FakeNeocu(FakeServer):
         app.router.add_get(f"{self.prefix}/task/{{id}}", self._task)
         app.router.add_get(f"{self.prefix}/task", self._list)
 
+    def error_reply(self, status: int, message: str, detail: str | None = None) -> Reply:
+        doc = {"error": message} if detail is None else {"error": message, "message": detail}
+        return json_reply(status, doc)
+
     async def _generate(self, request: web.Request) -> web.StreamResponse:
-        raw, fault = await self.intake("submit", request)
-        if not self.authorized(request):
-            return await self.send(request, _error(401, "Unauthorized"))
-        if fault is not None and not fault.creates_job():
-            return await self.send(request, fault)
+        admitted = await self.admit("submit", request)
+        if isinstance(admitted, web.StreamResponse):
+            return admitted
+        raw, fault = admitted
         try:
             body = json.loads(raw)
         except ValueError:
@@ -59,16 +57,17 @@ class FakeNeocu(FakeServer):
             or not isinstance(body.get("query"), str)
             or not body["query"]
         ):
-            return await self.send(request, _error(400, "query is required"))
+            return await self.send(request, self.error_reply(400, "query is required"))
         files = body.get("files")
         if files is not None and not (
             isinstance(files, list) and all(isinstance(f, str) for f in files)
         ):
-            return await self.send(request, _error(400, "files must be an array of strings"))
+            bad = self.error_reply(400, "files must be an array of strings")
+            return await self.send(request, bad)
         if self.balance is not None:
             if self.balance <= 0:
                 return await self.send(
-                    request, _error(402, "Payment Required", "low compute balance")
+                    request, self.error_reply(402, "Payment Required", "low compute balance")
                 )
             self.balance -= 1
         job = self.new_job(body, body["query"])
@@ -77,27 +76,23 @@ class FakeNeocu(FakeServer):
         return await self.send(request, json_reply(200, {"task_id": job.id, "message": "success"}))
 
     async def _task(self, request: web.Request) -> web.StreamResponse:
-        _, fault = await self.intake("get", request)
-        if not self.authorized(request):
-            return await self.send(request, _error(401, "Unauthorized"))
-        if fault is not None:
-            return await self.send(request, fault)
+        admitted = await self.admit("get", request)
+        if isinstance(admitted, web.StreamResponse):
+            return admitted
         job = self.jobs.get(request.match_info["id"])
         if job is None:
-            return await self.send(request, _error(404, "Task not found"))
+            return await self.send(request, self.error_reply(404, "Task not found"))
         return await self.send(request, json_reply(200, {"isSuccess": True, **self.document(job)}))
 
     async def _list(self, request: web.Request) -> web.StreamResponse:
-        _, fault = await self.intake("list", request)
-        if not self.authorized(request):
-            return await self.send(request, _error(401, "Unauthorized"))
-        if fault is not None:
-            return await self.send(request, fault)
+        admitted = await self.admit("list", request)
+        if isinstance(admitted, web.StreamResponse):
+            return admitted
         try:
             page = max(1, int(request.query.get("page", "1")))
             limit = max(1, int(request.query.get("limit", "15")))
         except ValueError:
-            return await self.send(request, _error(400, "page and limit must be numbers"))
+            return await self.send(request, self.error_reply(400, "page and limit must be numbers"))
         jobs = list(self.jobs.values())
         chunk = jobs[(page - 1) * limit : page * limit]
         return await self.send(

@@ -222,8 +222,27 @@ class FakeServer:
 
     # -- helpers for the provider subclasses -------------------------------------------
 
-    async def intake(self, endpoint: Endpoint, request: web.Request) -> tuple[bytes, Reply | None]:
-        """Record the request; the scripted or random fault to answer with, if any."""
+    def error_reply(self, status: int, message: str) -> Reply:
+        """An error answer in the provider's own shape."""
+        raise NotImplementedError
+
+    async def admit(
+        self, endpoint: Endpoint, request: web.Request
+    ) -> web.StreamResponse | tuple[bytes, Reply | None]:
+        """Record the request, check its key, and answer the faults that come first.
+
+        Returns the answer already sent (401, or a fault that happens before any work),
+        or the body with the fault still to come after the job was created (a submit's
+        5xx, drop or hang: the ambiguous cases).
+        """
+        body, fault = await self._intake(endpoint, request)
+        if not self.authorized(request):
+            return await self.send(request, self.error_reply(401, "Unauthorized"))
+        if fault is not None and (endpoint != "submit" or not fault.creates_job()):
+            return await self.send(request, fault)
+        return body, fault
+
+    async def _intake(self, endpoint: Endpoint, request: web.Request) -> tuple[bytes, Reply | None]:
         body = await request.read()
         self.counts[endpoint] += 1
         if self.record:
