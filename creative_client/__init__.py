@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import errors
 from ._client import CreativeClient
-from ._models import Asset, AssetKind, GenerationRequest, Job, JobStatus, Outcome
+from ._models import Asset, AssetKind, GenerationRequest, Job, JobStatus, Outcome, Progress
 from ._retry import RetryPolicy
 from .errors import (
     AuthenticationError,
@@ -49,6 +49,7 @@ __all__ = [
     "JobTimeoutError",
     "NotFoundError",
     "Outcome",
+    "Progress",
     "Provider",
     "ProviderResponseError",
     "RateLimitError",

@@ -12,9 +12,10 @@ from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
+import attrs
 
 from . import _config
-from ._fanout import bounded_map, cancel_all
+from ._fanout import ProgressHook, Tracker, bounded_map, cancel_all
 from ._models import GenerationRequest, Job, JobStatus, Outcome
 from ._retry import RetryPolicy
 from ._transport import Transport
@@ -43,12 +44,15 @@ class CreativeClient:
 
     ``api_key`` defaults to the provider's variable (``DEEPIXELS_API_KEY`` or
     ``NEOCU_API_KEY``). ``model`` is the default model, used by providers that
-    take one and ignored by the others. ``concurrency`` bounds the jobs in flight
-    in ``generate`` and the batch methods, and sizes the connection pool.
+    take one and ignored by the others. ``concurrency`` bounds the ``generate``
+    calls in flight at once, is the default bound of a batch, and sizes the
+    connection pool (so it also bounds HTTP requests in flight).
     ``timeout`` is how long ``wait`` waits for a job by default (seconds); polls
     start ``poll_initial`` apart and grow, with jitter, to ``poll_max``.
     ``connect_timeout`` and ``request_timeout`` bound each HTTP request;
-    ``retry`` says how hard each is retried. A ``session`` you pass is used and
+    ``retry`` says how hard each is retried. ``rate`` caps the client's HTTP
+    requests per second, all calls together (waiting for a turn holds no
+    connection). A ``session`` you pass is used and
     left open; otherwise the client makes one and closes it on exit.
     """
 
@@ -66,6 +70,7 @@ class CreativeClient:
         connect_timeout: float = 10.0,
         request_timeout: float = 60.0,
         retry: RetryPolicy | None = None,
+        rate: float | None = None,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         if isinstance(provider, Provider):
@@ -87,6 +92,8 @@ class CreativeClient:
         _positive("poll_max", poll_max, zero_ok=True)
         _positive("connect_timeout", connect_timeout)
         _positive("request_timeout", request_timeout)
+        if rate is not None:
+            _positive("rate", rate)
         if model is not None and not self._provider.takes_model:
             logger.debug("%s takes no model; the default model %r is not used", name, model)
             model = None
@@ -106,6 +113,7 @@ class CreativeClient:
             connect_timeout=connect_timeout,
             request_timeout=request_timeout,
             pool_size=concurrency,
+            rate=rate,
         )
 
     @classmethod
@@ -189,12 +197,13 @@ class CreativeClient:
         answer was lost raises ``SubmissionUncertainError`` and is never resent.
         """
         self._check_open()
-        request = self._provider.prepare(_coerce(request, fields), self._model)
+        request = _coerce(request, fields)
+        model = self._provider.validate(request, self._model)
         try:
-            body = await self._transport.request(self._provider.submit_call(request))
+            body = await self._transport.request(self._provider.submit_call(request, model))
             return self._provider.parse_submit(body)
         except SubmissionUncertainError as exc:
-            exc.request = request
+            exc.request = _as_sent(request, model)
             raise
         except ProviderResponseError as exc:
             raise SubmissionUncertainError(
@@ -202,7 +211,7 @@ class CreativeClient:
                 provider=exc.provider,
                 status=exc.status,
                 body=exc.body,
-                request=request,
+                request=_as_sent(request, model),
             ) from exc
 
     async def get(self, job_id: str) -> Job:
@@ -232,7 +241,8 @@ class CreativeClient:
                     last = await self.get(job_id)
                 delay = self.poll_initial
                 while not last.status.is_terminal:
-                    await asyncio.sleep(delay * random.uniform(0.9, 1.1))
+                    if delay:
+                        await asyncio.sleep(delay * random.uniform(0.9, 1.1))
                     last = await self.get(job_id)
                     delay = min(self.poll_max, max(delay * 2, 0.05))
         except TimeoutError:
@@ -256,46 +266,87 @@ class CreativeClient:
         self._check_open()
         request = _coerce(request, fields)
         async with self._semaphore:
-            job = await self.wait(await self.submit(request), timeout=timeout)
+            return await self._generate(request, timeout)
+
+    async def _generate(
+        self, request: GenerationRequest, timeout: float | None, tracker: Tracker | None = None
+    ) -> Job:
+        job = await self.submit(request)
+        if tracker is None:
+            job = await self.wait(job, timeout=timeout)
+        else:
+            tracker.started()
+            try:
+                job = await self.wait(job, timeout=timeout)
+            finally:
+                tracker.stopped()
         if job.status is JobStatus.FAILED:
             raise JobFailedError(job)
         return job
 
     async def as_completed(
-        self, requests: Requests, *, concurrency: int | None = None
+        self,
+        requests: Requests,
+        *,
+        concurrency: int | None = None,
+        progress: ProgressHook | None = None,
     ) -> AsyncGenerator[Outcome, None]:
         """Run many requests; yield an ``Outcome`` for each as it finishes.
 
         Pulls lazily from any iterable or async iterable: at most ``concurrency``
-        (default: the client's) requests are in flight and no more are read
-        ahead. A failure is an outcome, not an exception that ends the batch.
-        Breaking out of the loop cancels what is still in flight.
+        (default: the client's) requests are in flight or finished and not yet
+        taken, and no more are read ahead. A batch with more jobs in flight than
+        the client's ``concurrency`` is fine for long jobs, which mostly wait
+        between polls; their HTTP requests still share the client's connection
+        pool. A failure is an outcome, not an exception that ends the batch.
+        Breaking out of the loop (best under ``contextlib.aclosing``) or
+        cancelling the task that runs it cancels what is still in flight.
+
+        ``progress`` is a ``Progress`` to keep up to date, or a callable that is
+        handed the batch's ``Progress`` each time a count changes.
         """
-        async with contextlib.aclosing(self._run_many(requests, concurrency)) as results:
+        batch = self._run_many(requests, concurrency, progress)
+        async with contextlib.aclosing(batch) as results:
             async for _, outcome in results:
                 yield outcome
 
     async def generate_many(
-        self, requests: Requests, *, concurrency: int | None = None
+        self,
+        requests: Requests,
+        *,
+        concurrency: int | None = None,
+        progress: ProgressHook | None = None,
     ) -> list[Outcome]:
         """Like ``as_completed``, but all outcomes at once, in input order."""
         results: dict[int, Outcome] = {}
-        async with contextlib.aclosing(self._run_many(requests, concurrency)) as stream:
+        batch = self._run_many(requests, concurrency, progress)
+        async with contextlib.aclosing(batch) as stream:
             async for index, outcome in stream:
                 results[index] = outcome
         return [results[i] for i in range(len(results))]
 
     def _run_many(
-        self, requests: Requests, concurrency: int | None
+        self, requests: Requests, concurrency: int | None, progress: ProgressHook | None
     ) -> AsyncGenerator[tuple[int, Outcome], None]:
         self._check_open()
         limit = self.concurrency if concurrency is None else concurrency
         _positive("concurrency", limit, integer=True)
-        return bounded_map(requests, self._outcome, limit, self._live)
+        if progress is None:
+            return bounded_map(requests, self._outcome, limit, self._live)
+        tracker = Tracker(progress)
 
-    async def _outcome(self, index: int, request: GenerationRequest) -> tuple[int, Outcome]:
+        async def tracked(index: int, request: GenerationRequest) -> tuple[int, Outcome]:
+            result = await self._outcome(index, request, tracker)
+            tracker.finished(result[1])
+            return result
+
+        return bounded_map(requests, tracked, limit, self._live)
+
+    async def _outcome(
+        self, index: int, request: GenerationRequest, tracker: Tracker | None = None
+    ) -> tuple[int, Outcome]:
         try:
-            job = await self.generate(request)
+            job = await self._generate(request, None, tracker)
         except JobFailedError as exc:
             return index, Outcome(request=request, job=exc.job, error=exc)
         except JobTimeoutError as exc:
@@ -318,6 +369,11 @@ def _coerce(request: GenerationRequest | None, fields: Mapping[str, Any]) -> Gen
     if fields:
         raise InvalidRequestError("pass either a GenerationRequest or keyword fields, not both")
     return request
+
+
+def _as_sent(request: GenerationRequest, model: str | None) -> GenerationRequest:
+    """The request with the model it was sent with (the client's default, if it had none)."""
+    return request if request.model == model else attrs.evolve(request, model=model)
 
 
 def _positive(name: str, value: object, *, integer: bool = False, zero_ok: bool = False) -> None:

@@ -13,6 +13,9 @@ from collections.abc import (
 )
 from typing import Any, TypeVar
 
+from ._models import Outcome, Progress
+from .errors import SubmissionUncertainError
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -91,3 +94,40 @@ async def cancel_all(tasks: set[asyncio.Task[R]]) -> None:
         task.cancel()
     if pending:
         await asyncio.gather(*pending, return_exceptions=True)
+
+
+ProgressHook = Progress | Callable[[Progress], object]
+
+
+class Tracker:
+    """Keeps a batch's ``Progress`` and tells the hook when it changes."""
+
+    __slots__ = ("notify", "progress")
+
+    def __init__(self, hook: ProgressHook) -> None:
+        if isinstance(hook, Progress):
+            self.progress, self.notify = hook, None
+        else:
+            self.progress, self.notify = Progress(), hook
+
+    def started(self) -> None:
+        """A submit was accepted: the job runs."""
+        self.progress.submitted += 1
+        self.progress.running += 1
+        if self.notify is not None:
+            self.notify(self.progress)
+
+    def stopped(self) -> None:
+        """The job stopped running (its outcome follows)."""
+        self.progress.running -= 1
+
+    def finished(self, outcome: Outcome) -> None:
+        error = outcome.error
+        if error is None:
+            self.progress.succeeded += 1
+        elif isinstance(error, SubmissionUncertainError):
+            self.progress.uncertain += 1
+        else:
+            self.progress.failed += 1
+        if self.notify is not None:
+            self.notify(self.progress)

@@ -120,3 +120,28 @@ class Outcome:
     def ok(self) -> bool:
         """True when the job succeeded."""
         return self.error is None and self.job is not None
+
+
+@attrs.define(kw_only=True)
+class Progress:
+    """Counts for a batch, updated in place as its jobs move.
+
+    ``submitted``: submits the provider accepted; ``running``: of those, the ones
+    not finished yet; ``succeeded``, ``failed`` (the job failed, or any other
+    error) and ``uncertain`` (a submit whose outcome is unknown) count outcomes.
+
+    >>> progress = Progress()
+    >>> async for outcome in client.as_completed(requests, progress=progress): ...
+    >>> progress.done == progress.succeeded + progress.failed + progress.uncertain
+    """
+
+    submitted: int = 0
+    running: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    uncertain: int = 0
+
+    @property
+    def done(self) -> int:
+        """Outcomes so far, of every kind."""
+        return self.succeeded + self.failed + self.uncertain

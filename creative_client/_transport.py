@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import backoff
+from aiolimiter import AsyncLimiter
 
 from ._retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
 from .errors import (
@@ -61,18 +62,25 @@ class Transport:
         connect_timeout: float,
         request_timeout: float,
         pool_size: int,
+        rate: float | None = None,
         max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
         self.provider = provider
         self._name = provider.name
         self._secret = api_key
         self._headers = {**provider.auth_headers(api_key), "Accept": "application/json"}
-        self._timeout = aiohttp.ClientTimeout(total=request_timeout, connect=connect_timeout)
+        # sock_connect bounds making a new connection; unlike connect it arms no timer
+        # for a request that reuses a pooled one.
+        self._timeout = aiohttp.ClientTimeout(total=request_timeout, sock_connect=connect_timeout)
         self._session = session
         self._owns_session = session is None
         self._pool_size = pool_size
         self._max_body = max_body
         self._closed = False
+        # A leaky bucket holding a tenth of a second's worth: about `rate` requests in any
+        # second, without a whole second's burst at the start.
+        burst = max(1.0, rate / 10) if rate else 0.0
+        self._limiter = AsyncLimiter(burst, burst / rate) if rate else None
         # backoff's stubs type a wait generator as send-less; ours is sent each exception.
         wait_gen: Any = retry.wait_gen
         common: dict[str, Any] = dict(
@@ -82,15 +90,10 @@ class Transport:
             on_backoff=self._log_retry,
             logger=None,
         )
-        self._send_read = backoff.on_exception(
-            wait_gen,
-            (TransportError, RateLimitError, ServerError),
-            giveup=_final,
-            **common,
-        )(self._attempt)
-        self._send_submit = backoff.on_exception(
-            wait_gen, (TransportError, RateLimitError), **common
-        )(self._attempt)
+        self._retry_read = backoff.on_exception(wait_gen, _RETRY_READ, giveup=_final, **common)(
+            self._again
+        )
+        self._retry_submit = backoff.on_exception(wait_gen, _RETRY_SUBMIT, **common)(self._again)
 
     def __repr__(self) -> str:
         return f"Transport(provider={self._name!r}, base_url={self.provider.base_url!r})"
@@ -118,11 +121,29 @@ class Transport:
         """Send ``call`` with the retry rule that fits it; the decoded JSON body of a 2xx."""
         if self._session is None:
             await self.open()
-        if call.submit:
-            return await self._send_submit(call)
-        return await self._send_read(call)
+        # backoff costs a few microseconds a call even when nothing fails, so the first
+        # attempt runs outside it and only a failure enters the retry loop.
+        try:
+            return await self._attempt(call)
+        except _RETRY_READ as exc:
+            if call.submit:
+                if not isinstance(exc, _RETRY_SUBMIT):
+                    raise
+                return await self._retry_submit(call, [exc])
+            if _final(exc):
+                raise
+            return await self._retry_read(call, [exc])
+
+    async def _again(self, call: HttpCall, first: list[Exception]) -> object:
+        """The target backoff retries: it replays the first failure (try 1), then sends."""
+        if first:
+            raise first.pop()
+        return await self._attempt(call)
 
     async def _attempt(self, call: HttpCall) -> object:
+        if self._limiter is not None:
+            # Before the request, so a call waiting for its turn holds no connection.
+            await self._limiter.acquire()
         session = self._session
         if session is None:
             raise RuntimeError("this client is closed; create a new one")
@@ -248,6 +269,10 @@ class Transport:
             details.get("wait") or 0.0,
             details.get("tries", 0),
         )
+
+
+_RETRY_READ = (TransportError, RateLimitError, ServerError)
+_RETRY_SUBMIT = (TransportError, RateLimitError)
 
 
 def _final(exc: Exception) -> bool:

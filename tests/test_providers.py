@@ -188,8 +188,11 @@ def test_submit_answers() -> None:
 
 
 def test_calls() -> None:
-    req = DP.prepare(GenerationRequest(prompt="fox", input={"steps": 4}), "flux")
-    call = DP.submit_call(req)
+    req = GenerationRequest(prompt="fox", input={"steps": 4})
+    assert DP.validate(req, "flux") == "flux"
+    assert DP.validate(GenerationRequest(prompt="fox", model="sdxl"), "flux") == "sdxl"
+    assert NC.validate(GenerationRequest(prompt="fox"), "flux") is None
+    call = DP.submit_call(req, "flux")
     assert (call.method, call.url, call.submit) == (
         "POST",
         "https://api.deepixels.co/v1/generate",
@@ -203,7 +206,7 @@ def test_calls() -> None:
         False,
     )
     assert NC.status_call("a/b").url == "https://api.neocu.com/v1/task/a%2Fb"
-    assert NC.submit_call(GenerationRequest(prompt="fox")).json == {"query": "fox"}
+    assert NC.submit_call(GenerationRequest(prompt="fox"), None).json == {"query": "fox"}
 
 
 def test_auth_headers() -> None:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, NamedTuple, NoReturn
 from urllib.parse import urlsplit
-
-import attrs
 
 from .._models import GenerationRequest, Job
 from ..errors import ConfigurationError, InvalidRequestError
 
 
-@attrs.frozen
-class HttpCall:
-    """One HTTP request an adapter wants sent. ``submit`` marks a POST that spends money."""
+class HttpCall(NamedTuple):
+    """One HTTP request an adapter wants sent. ``submit`` marks a POST that spends money.
+
+    ``path`` is the part after the base URL, for logs. A named tuple: a plain
+    immutable value that costs next to nothing to build, twice per job.
+    """
 
     method: Literal["GET", "POST"]
     url: str
@@ -56,12 +57,14 @@ class Provider(abc.ABC):
     def auth_headers(self, api_key: str) -> Mapping[str, str]:
         """The headers that carry the key on every request."""
 
-    def prepare(self, request: GenerationRequest, default_model: str | None) -> GenerationRequest:
-        """Check a request against what this provider can honour; fill in the default model.
+    def validate(self, request: GenerationRequest, default_model: str | None) -> str | None:
+        """Check a request against what this provider can honour; the model to send.
 
-        Raises ``InvalidRequestError`` naming the field; nothing has been sent.
+        The model is the request's own or ``default_model``, for providers that
+        take one (``None`` for the others). Raises ``InvalidRequestError`` naming
+        the field; nothing has been sent.
         """
-        if not isinstance(request, GenerationRequest):
+        if type(request) is not GenerationRequest and not isinstance(request, GenerationRequest):
             raise InvalidRequestError(
                 f"expected a GenerationRequest, got {type(request).__name__}", provider=self.name
             )
@@ -78,26 +81,21 @@ class Provider(abc.ABC):
                 self._refuse("files", "is not taken by this provider")
             if not all(isinstance(f, str) and f for f in request.files):
                 self._refuse("files", "must be non-empty strings (file ids)")
-        if not isinstance(request.input, Mapping):
-            self._refuse("input", "must be a mapping")
-        if request.input and not self.takes_input:
+        if request.input and not self.takes_input:  # a mapping: the request's converter saw to it
             self._refuse("input", "is not taken by this provider")
-        if self.takes_model:
-            model = request.model if request.model is not None else default_model
-            if not isinstance(model, str) or not model:
-                self._refuse(
-                    "model", "is required: pass model= on the request or set a default model"
-                )
-            if model != request.model:
-                request = attrs.evolve(request, model=model)
-        return request
+        if not self.takes_model:
+            return None
+        model = request.model if request.model is not None else default_model
+        if not isinstance(model, str) or not model:
+            self._refuse("model", "is required: pass model= on the request or set a default model")
+        return model
 
-    def _refuse(self, field: str, why: str) -> None:
+    def _refuse(self, field: str, why: str) -> NoReturn:
         raise InvalidRequestError(f"{self.name}: '{field}' {why}", provider=self.name)
 
     @abc.abstractmethod
-    def submit_call(self, request: GenerationRequest) -> HttpCall:
-        """The POST that creates a job, for a request that ``prepare`` accepted."""
+    def submit_call(self, request: GenerationRequest, model: str | None) -> HttpCall:
+        """The POST that creates a job, for a request ``validate`` accepted with ``model``."""
 
     @abc.abstractmethod
     def parse_submit(self, body: object) -> Job:

@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
+from .._models import JobStatus
 from ..errors import ProviderResponseError
 
 T = TypeVar("T")
 
 
 def _strict_str(value: Any, _: Any) -> str:
+    if type(value) is str:
+        return value
     if not isinstance(value, str):
         raise TypeError(f"expected a string, got {type(value).__name__}")
     return value
 
 
 def _strict_float(value: Any, _: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    kind = type(value)
+    if kind is int or kind is float:
+        return float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"expected a number, got {type(value).__name__}")
     return float(value)
 
@@ -40,19 +47,40 @@ def _str_tuple(value: Any, _: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+Hook = Callable[[Any, Any], Any]
+
+
+def _or_none(hook: Hook) -> Hook:
+    def structure(value: Any, cls: Any) -> Any:
+        return None if value is None else hook(value, cls)
+
+    return structure
+
+
+def _register(conv: cattrs.Converter, cls: Any, hook: Hook) -> None:
+    """``hook`` for ``cls`` and, directly, for ``cls | None``: cattrs' generic path for
+    optionals re-derives the union on every call, which is most of a parse."""
+    if isinstance(cls, type):
+        conv.register_structure_hook(cls, hook)  # a plain class: singledispatch, which wins
+    else:
+        conv.register_structure_hook_func(lambda t: t == cls, hook)
+    optional = cls | None
+    conv.register_structure_hook_func(lambda t: t == optional, _or_none(hook))
+
+
 def make_converter() -> cattrs.Converter:
     """A converter that checks JSON types instead of coercing them (cattrs' default is str(1))."""
     conv = cattrs.Converter(forbid_extra_keys=False)
-    conv.register_structure_hook(str, _strict_str)
-    conv.register_structure_hook(float, _strict_float)
-    conv.register_structure_hook(bool, _strict_bool)
-    conv.register_structure_hook_func(lambda t: t == tuple[str, ...], _str_tuple)
+    _register(conv, str, _strict_str)
+    _register(conv, float, _strict_float)
+    _register(conv, bool, _strict_bool)
+    _register(conv, tuple[str, ...], _str_tuple)
     return conv
 
 
-def register_object(conv: cattrs.Converter, cls: type[T], **fields: Any) -> None:
+def register_object(conv: cattrs.Converter, cls: type[T], **fields: Any) -> Hook:
     """Structure ``cls`` from a JSON object only; ``fields`` maps an attribute to its wire name
-    (a string) or to a structuring function."""
+    (a string) or to a structuring function. Returns the hook, for ``structure``."""
     overrides = {
         name: override(rename=how) if isinstance(how, str) else override(struct_hook=how)
         for name, how in fields.items()
@@ -65,7 +93,17 @@ def register_object(conv: cattrs.Converter, cls: type[T], **fields: Any) -> None
             raise TypeError(f"expected a JSON object, got {type(value).__name__}")
         return from_dict(value, cls)
 
-    conv.register_structure_hook(cls, structure_object)
+    _register(conv, cls, structure_object)
+    return structure_object
+
+
+def lookup_status(table: Mapping[str, JobStatus], raw: str) -> JobStatus:
+    """A provider's status string in the unified model: as sent, else trimmed and lower-cased;
+    an unknown one is still running."""
+    status = table.get(raw)
+    if status is None:
+        status = table.get(raw.strip().lower(), JobStatus.RUNNING)
+    return status
 
 
 def millis_to_datetime(value: Any, _: Any = None) -> datetime | None:
@@ -74,7 +112,7 @@ def millis_to_datetime(value: Any, _: Any = None) -> datetime | None:
         return None
     ms = _strict_float(value, None)
     try:
-        return datetime.fromtimestamp(ms / 1000.0, tz=UTC)
+        return datetime.fromtimestamp(ms / 1000.0, UTC)
     except (OverflowError, OSError, ValueError):
         # A number the contract allows but no datetime can hold: the job is still good.
         return None
@@ -88,8 +126,9 @@ def iso_to_datetime(value: Any, _: Any = None) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def structure(conv: cattrs.Converter, body: object, cls: type[T], provider: str, what: str) -> T:
-    """Structure a JSON body, turning every failure into ``ProviderResponseError``."""
+def structure(hook: Hook, body: object, cls: type[T], provider: str, what: str) -> T:
+    """Structure a JSON body with ``register_object``'s hook (fetched once, not dispatched
+    per call), turning every failure into ``ProviderResponseError``."""
     if not isinstance(body, dict):
         raise ProviderResponseError(
             f"{provider} sent a {what} that is not a JSON object but {type(body).__name__}",
@@ -97,7 +136,8 @@ def structure(conv: cattrs.Converter, body: object, cls: type[T], provider: str,
             body=_excerpt(body),
         )
     try:
-        return conv.structure(body, cls)
+        result: T = hook(body, cls)
+        return result
     except Exception as exc:  # the parse boundary: nothing but our own error may leave it
         if isinstance(exc, cattrs.BaseValidationError):
             detail = "; ".join(cattrs.transform_error(exc))

@@ -10,7 +10,14 @@ import attrs
 
 from .._models import Asset, AssetKind, GenerationRequest, Job, JobStatus
 from ._base import HttpCall, Provider
-from ._wire import as_mapping, make_converter, millis_to_datetime, register_object, structure
+from ._wire import (
+    as_mapping,
+    lookup_status,
+    make_converter,
+    millis_to_datetime,
+    register_object,
+    structure,
+)
 
 _STATUS: Mapping[str, JobStatus] = {
     "created": JobStatus.QUEUED,
@@ -21,19 +28,19 @@ _STATUS: Mapping[str, JobStatus] = {
 }
 
 
-@attrs.frozen
+@attrs.define
 class _Submitted:
     job_id: str
     status: str | None = None
 
 
-@attrs.frozen
+@attrs.define
 class _Output:
     image_url: tuple[str, ...] | None = None
     video_url: str | None = None
 
 
-@attrs.frozen
+@attrs.define
 class _Job:
     status: str
     job_id: str | None = None
@@ -45,14 +52,14 @@ class _Job:
 
 
 _conv = make_converter()
-register_object(_conv, _Submitted, job_id="jobId")
+_submitted = register_object(_conv, _Submitted, job_id="jobId")
 register_object(_conv, _Output, image_url="imageUrl", video_url="videoUrl")
-register_object(_conv, _Job, job_id="jobId", date=millis_to_datetime)
+_document = register_object(_conv, _Job, job_id="jobId", date=millis_to_datetime)
 
 
 def map_status(raw: str) -> JobStatus:
     """Deepixels' status string in the unified model; an unknown one is still running."""
-    return _STATUS.get(raw.strip().lower(), JobStatus.RUNNING)
+    return lookup_status(_STATUS, raw)
 
 
 class Deepixels(Provider):
@@ -73,16 +80,15 @@ class Deepixels(Provider):
     def auth_headers(self, api_key: str) -> Mapping[str, str]:
         return {"x-api-key": api_key}
 
-    def prepare(self, request: GenerationRequest, default_model: str | None) -> GenerationRequest:
-        request = super().prepare(request, default_model)
-        given = request.input.get("prompt", request.prompt)
-        if given != request.prompt:
+    def validate(self, request: GenerationRequest, default_model: str | None) -> str | None:
+        model = super().validate(request, default_model)
+        if request.input and request.input.get("prompt", request.prompt) != request.prompt:
             self._refuse("input", "has a 'prompt' that differs from the request's prompt")
-        return request
+        return model
 
-    def submit_call(self, request: GenerationRequest) -> HttpCall:
+    def submit_call(self, request: GenerationRequest, model: str | None) -> HttpCall:
         body: dict[str, Any] = {
-            "model": request.model,
+            "model": model,
             "input": {**request.input, "prompt": request.prompt},
         }
         if request.webhook is not None:
@@ -90,7 +96,7 @@ class Deepixels(Provider):
         return HttpCall("POST", self._generate_url, "/generate", json=body, submit=True)
 
     def parse_submit(self, body: object) -> Job:
-        sub = structure(_conv, body, _Submitted, self.name, "submit answer")
+        sub = structure(_submitted, body, _Submitted, self.name, "submit answer")
         status = map_status(sub.status) if sub.status is not None else JobStatus.QUEUED
         return Job(
             id=sub.job_id,
@@ -104,7 +110,7 @@ class Deepixels(Provider):
         return HttpCall("GET", self._get_url, "/get", params={"jobId": job_id})
 
     def parse_job(self, job_id: str, body: object) -> Job:
-        doc = structure(_conv, body, _Job, self.name, "job")
+        doc = structure(_document, body, _Job, self.name, "job")
         status = map_status(doc.status)
         outputs: list[Asset] = []
         if doc.output is not None:

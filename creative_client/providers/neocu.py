@@ -12,7 +12,14 @@ import attrs
 from .._models import Asset, AssetKind, GenerationRequest, Job, JobStatus
 from ..errors import ProviderResponseError
 from ._base import HttpCall, Provider
-from ._wire import as_mapping, iso_to_datetime, make_converter, register_object, structure
+from ._wire import (
+    as_mapping,
+    iso_to_datetime,
+    lookup_status,
+    make_converter,
+    register_object,
+    structure,
+)
 
 _STATUS: Mapping[str, JobStatus] = {
     "queued": JobStatus.QUEUED,
@@ -34,13 +41,13 @@ _KIND: Mapping[str, AssetKind] = {
 }
 
 
-@attrs.frozen
+@attrs.define
 class _Submitted:
     task_id: str
     message: str | None = None
 
 
-@attrs.frozen
+@attrs.define
 class _Asset:
     url: str | None = None
     thumbnail: str | None = None
@@ -49,14 +56,14 @@ class _Asset:
     id: str | None = None
 
 
-@attrs.frozen
+@attrs.define
 class _Task:
     status: str
     message: tuple[str, ...] = ()
     date: datetime | None = None
 
 
-@attrs.frozen
+@attrs.define
 class _TaskDoc:
     task: _Task
     asset: tuple[_Asset, ...] | None = None
@@ -73,15 +80,15 @@ def _messages(value: Any, _: Any) -> tuple[str, ...]:
 
 
 _conv = make_converter()
-register_object(_conv, _Submitted)
+_submitted = register_object(_conv, _Submitted)
 register_object(_conv, _Asset, id="_id")
 register_object(_conv, _Task, message=_messages, date=iso_to_datetime)
-register_object(_conv, _TaskDoc, is_success="isSuccess")
+_document = register_object(_conv, _TaskDoc, is_success="isSuccess")
 
 
 def map_status(raw: str) -> JobStatus:
     """Neocu's status string in the unified model; an unknown one is still running."""
-    return _STATUS.get(raw.strip().lower(), JobStatus.RUNNING)
+    return lookup_status(_STATUS, raw)
 
 
 def map_kind(raw: str | None) -> AssetKind:
@@ -107,14 +114,14 @@ class Neocu(Provider):
     def auth_headers(self, api_key: str) -> Mapping[str, str]:
         return {"api-key": api_key}
 
-    def submit_call(self, request: GenerationRequest) -> HttpCall:
+    def submit_call(self, request: GenerationRequest, model: str | None) -> HttpCall:
         body: dict[str, Any] = {"query": request.prompt}
         if request.files:
             body["files"] = list(request.files)
         return HttpCall("POST", self._generate_url, "/generate", json=body, submit=True)
 
     def parse_submit(self, body: object) -> Job:
-        sub = structure(_conv, body, _Submitted, self.name, "submit answer")
+        sub = structure(_submitted, body, _Submitted, self.name, "submit answer")
         return Job(
             id=sub.task_id, provider=self.name, status=JobStatus.QUEUED, raw=as_mapping(body)
         )
@@ -124,7 +131,7 @@ class Neocu(Provider):
         return HttpCall("GET", self._task_url + quoted, "/task/" + quoted)
 
     def parse_job(self, job_id: str, body: object) -> Job:
-        doc = structure(_conv, body, _TaskDoc, self.name, "task")
+        doc = structure(_document, body, _TaskDoc, self.name, "task")
         if doc.is_success is False:
             raise ProviderResponseError(
                 f"{self.name} answered isSuccess=false for task {job_id}",

@@ -106,6 +106,7 @@ class RecordedRequest:
     query: Mapping[str, str]
     headers: Mapping[str, str] = attrs.field(repr=False)
     body: bytes = attrs.field(repr=False)
+    at: float = 0.0  # time.monotonic() on arrival
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
@@ -180,7 +181,24 @@ class FakeServer:
         app = web.Application()
         self.add_routes(app)
         app.router.add_get("/files/{name}", self._file)
+        app.router.add_get("/_fake/stats", self._stats)
         return app
+
+    @property
+    def open_connections(self) -> int:
+        """Client connections open on the server now (idle keep-alive ones included)."""
+        server = self._runner.server if self._runner is not None else None
+        return len(server.connections) if server is not None else 0
+
+    def stats(self) -> dict[str, int]:
+        """Counters for a benchmark or a test in another process (GET /_fake/stats)."""
+        return {
+            "submit": self.counts["submit"],
+            "get": self.counts["get"],
+            "jobs": len(self.jobs),
+            "active": self.active,
+            "peak_active": self.peak_active,
+        }
 
     def add_routes(self, app: web.Application) -> None:
         raise NotImplementedError
@@ -254,6 +272,7 @@ class FakeServer:
                     dict(request.query),
                     dict(request.headers),
                     body,
+                    time.monotonic(),
                 )
             )
         script = self._script.get(endpoint)
@@ -328,6 +347,9 @@ class FakeServer:
             content_type=reply.content_type,
             headers=reply.headers,
         )
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats())
 
     async def _file(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]

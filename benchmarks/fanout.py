@@ -1,0 +1,189 @@
+"""The SDK's fan-out next to a minimal raw-aiohttp loop, against one fake server process.
+
+    python benchmarks/fanout.py                       # N=10,000 at concurrency 256, 3 pairs
+    python benchmarks/fanout.py --memory              # SDK peak RSS, N=10,000 vs N=100,000
+
+Each run is its own child process (so peak RSS is that run's), in pairs A B A B ...
+against the same fake Deepixels server, itself a separate process. Instant jobs:
+each costs one submit and one read on both sides. Both children run with the same
+pinned glibc allocator settings (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_).
+Prints the medians and the ratios SDK / raw. Times are noisy on shared machines;
+ratios taken in one run are what to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import Any
+
+KEY = "bench-key"
+ALLOCATOR = {"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072"}
+
+
+# -- the two clients, each run in a child process -----------------------------------------
+
+
+async def run_raw(url: str, n: int, concurrency: int) -> int:
+    """What a careful user writes by hand with aiohttp: gather under a semaphore."""
+    import aiohttp
+
+    headers = {"x-api-key": KEY}
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        semaphore = asyncio.Semaphore(concurrency)
+
+        async def one(i: int) -> bool:
+            async with semaphore:
+                body = {"model": "m", "input": {"prompt": f"prompt {i}"}}
+                async with session.post(f"{url}/generate", json=body, headers=headers) as resp:
+                    job = await resp.json()
+                params = {"jobId": job["jobId"]}
+                async with session.get(f"{url}/get", params=params, headers=headers) as resp:
+                    doc = await resp.json()
+                return bool(doc["status"] == "completed")
+
+        results = await asyncio.gather(*(one(i) for i in range(n)))
+    return sum(results)
+
+
+async def run_sdk(url: str, n: int, concurrency: int) -> int:
+    from creative_client import CreativeClient, GenerationRequest
+
+    requests = (GenerationRequest(prompt=f"prompt {i}") for i in range(n))
+    ok = 0
+    async with CreativeClient(
+        "deepixels", KEY, base_url=url, model="m", concurrency=concurrency, poll_initial=0
+    ) as client:
+        async for outcome in client.as_completed(requests, concurrency=concurrency):
+            ok += outcome.ok
+    return ok
+
+
+def child(side: str, url: str, n: int, concurrency: int) -> None:
+    runner = run_raw if side == "raw" else run_sdk
+    usage0 = resource.getrusage(resource.RUSAGE_SELF)
+    start = time.perf_counter()
+    ok = asyncio.run(runner(url, n, concurrency))
+    elapsed = time.perf_counter() - start
+    usage1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
+    print(json.dumps({
+        "ok": ok,
+        "seconds": elapsed,
+        "jobs_per_s": n / elapsed,
+        "cpu_per_job": cpu / max(n, 1),
+        "peak_rss_mib": usage1.ru_maxrss / 1024,
+    }))
+
+
+# -- the driver ---------------------------------------------------------------------------
+
+
+def start_server() -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "creative_client.testing", "deepixels", "--watch-stdin"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if not line.startswith("READY "):
+        proc.kill()
+        raise SystemExit(f"the fake server did not start: {line!r}")
+    return proc, line.split(" ", 1)[1]
+
+
+def server_stats(url: str) -> dict[str, int]:
+    root = url.rsplit("/v1", 1)[0]
+    with urllib.request.urlopen(f"{root}/_fake/stats", timeout=10) as resp:
+        stats: dict[str, int] = json.load(resp)
+        return stats
+
+
+def measure(side: str, url: str, n: int, concurrency: int) -> dict[str, Any]:
+    before = server_stats(url)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", side, "--url", url, "--n", str(n),
+         "--concurrency", str(concurrency)],
+        env={**os.environ, **ALLOCATOR}, capture_output=True, text=True, timeout=900,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"{side} run failed:\n{out.stderr}")
+    result: dict[str, Any] = json.loads(out.stdout)
+    after = server_stats(url)
+    requests = (after["submit"] - before["submit"]) + (after["get"] - before["get"])
+    result["requests_per_job"] = requests / n
+    if result["ok"] != n:
+        raise SystemExit(f"{side}: only {result['ok']} of {n} jobs succeeded")
+    return result
+
+
+def median(runs: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
+def throughput(url: str, n: int, concurrency: int, pairs: int) -> None:
+    runs: dict[str, list[dict[str, Any]]] = {"raw": [], "sdk": []}
+    for i in range(pairs):
+        for side in ("raw", "sdk"):
+            result = measure(side, url, n, concurrency)
+            runs[side].append(result)
+            print(f"pair {i + 1} {side:>3}: {result['jobs_per_s']:8.0f} jobs/s  "
+                  f"{result['cpu_per_job'] * 1e6:7.1f} us CPU/job  "
+                  f"{result['peak_rss_mib']:6.1f} MiB  {result['requests_per_job']:.2f} req/job",
+                  flush=True)
+    print(f"\nmedians of {pairs} pairs, N={n:,}, concurrency {concurrency}:")
+    print(f"{'':24}{'raw aiohttp':>14}{'SDK':>14}{'SDK / raw':>12}")
+    rows = [("jobs/s", "jobs_per_s", 1.0), ("client CPU us/job", "cpu_per_job", 1e6),
+            ("peak RSS MiB", "peak_rss_mib", 1.0), ("HTTP requests/job", "requests_per_job", 1.0)]
+    for label, key, scale in rows:
+        raw, sdk = median(runs["raw"], key), median(runs["sdk"], key)
+        print(f"{label:24}{raw * scale:14.2f}{sdk * scale:14.2f}{sdk / raw:12.3f}")
+
+
+def memory(url: str, concurrency: int, pairs: int, small: int, large: int) -> None:
+    runs: dict[int, list[dict[str, Any]]] = {small: [], large: []}
+    for i in range(pairs):
+        for n in (small, large):
+            result = measure("sdk", url, n, concurrency)
+            runs[n].append(result)
+            print(f"pair {i + 1} N={n:>7,}: peak RSS {result['peak_rss_mib']:6.1f} MiB  "
+                  f"{result['jobs_per_s']:8.0f} jobs/s", flush=True)
+    a, b = median(runs[small], "peak_rss_mib"), median(runs[large], "peak_rss_mib")
+    print(f"\nSDK as_completed, concurrency {concurrency}, median of {pairs}:")
+    print(f"peak RSS N={small:,}: {a:.1f} MiB   N={large:,}: {b:.1f} MiB   ratio {b / a:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=256)
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--memory", action="store_true", help="N=10,000 vs N=100,000, SDK")
+    parser.add_argument("--child", choices=["raw", "sdk"], help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.url, args.n, args.concurrency)
+        return
+    server, url = start_server()
+    try:
+        if args.memory:
+            memory(url, args.concurrency, args.pairs, 10_000, 100_000)
+        else:
+            throughput(url, args.n, args.concurrency, args.pairs)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Run a fake provider in its own process, for benchmarks and manual tries.
+
+    python -m creative_client.testing deepixels [--port 0] [--job-duration 0]
+
+Prints ``READY <base_url>`` once it listens, then serves until stdin closes,
+SIGINT or SIGTERM. GET ``<root>/_fake/stats`` returns its counters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from . import fake_for
+
+
+async def serve(args: argparse.Namespace) -> None:
+    fake = fake_for(
+        args.provider,
+        port=args.port,
+        job_duration=args.job_duration,
+        failure_rate=args.failure_rate,
+        record=False,
+    )
+    async with fake:
+        print(f"READY {fake.base_url}", flush=True)
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if args.watch_stdin:
+
+            def on_stdin() -> None:
+                if not sys.stdin.read(1):  # end of file: the parent is gone
+                    stop.set()
+
+            loop.add_reader(sys.stdin.fileno(), on_stdin)
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m creative_client.testing")
+    parser.add_argument("provider", choices=["deepixels", "neocu"])
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--job-duration", type=float, default=0.0)
+    parser.add_argument("--failure-rate", type=float, default=0.0)
+    parser.add_argument(
+        "--watch-stdin", action="store_true", help="stop when stdin closes (a parent died)"
+    )
+    asyncio.run(serve(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
