@@ -197,7 +197,9 @@ class CreativeClient:
         answer was lost raises ``SubmissionUncertainError`` and is never resent.
         """
         self._check_open()
-        request = _coerce(request, fields)
+        return await self._submit(_coerce(request, fields))
+
+    async def _submit(self, request: GenerationRequest) -> Job:
         model = self._provider.validate(request, self._model)
         try:
             body = await self._transport.request(self._provider.submit_call(request, model))
@@ -219,6 +221,9 @@ class CreativeClient:
         self._check_open()
         if not isinstance(job_id, str) or not job_id:
             raise InvalidRequestError("job_id must be a non-empty string", provider=self.provider)
+        return await self._get(job_id)
+
+    async def _get(self, job_id: str) -> Job:
         body = await self._transport.request(self._provider.status_call(job_id))
         return self._provider.parse_job(job_id, body)
 
@@ -230,20 +235,24 @@ class CreativeClient:
         self._check_open()
         limit = self.timeout if timeout is None else timeout
         _positive("timeout", limit)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + limit
-        last = job if isinstance(job, Job) else None
-        job_id = job.id if isinstance(job, Job) else job
+        if isinstance(job, Job):
+            return await self._wait(job.id, job, limit)
+        if not isinstance(job, str) or not job:
+            raise InvalidRequestError("job_id must be a non-empty string", provider=self.provider)
+        return await self._wait(job, None, limit)
+
+    async def _wait(self, job_id: str, last: Job | None, limit: float) -> Job:
+        deadline = asyncio.get_running_loop().time() + limit
         scope = asyncio.timeout_at(deadline)
         try:
             async with scope:
                 if last is None:
-                    last = await self.get(job_id)
+                    last = await self._get(job_id)
                 delay = self.poll_initial
                 while not last.status.is_terminal:
                     if delay:
                         await asyncio.sleep(delay * random.uniform(0.9, 1.1))
-                    last = await self.get(job_id)
+                    last = await self._get(job_id)
                     delay = min(self.poll_max, max(delay * 2, 0.05))
         except TimeoutError:
             if not scope.expired():
@@ -265,19 +274,22 @@ class CreativeClient:
         """
         self._check_open()
         request = _coerce(request, fields)
+        if timeout is not None:
+            _positive("timeout", timeout)
         async with self._semaphore:
             return await self._generate(request, timeout)
 
     async def _generate(
         self, request: GenerationRequest, timeout: float | None, tracker: Tracker | None = None
     ) -> Job:
-        job = await self.submit(request)
+        job = await self._submit(request)
+        limit = self.timeout if timeout is None else timeout
         if tracker is None:
-            job = await self.wait(job, timeout=timeout)
+            job = await self._wait(job.id, job, limit)
         else:
             tracker.started()
             try:
-                job = await self.wait(job, timeout=timeout)
+                job = await self._wait(job.id, job, limit)
             finally:
                 tracker.stopped()
         if job.status is JobStatus.FAILED:

@@ -24,10 +24,11 @@ class JobStatus(enum.Enum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
 
-    @property
-    def is_terminal(self) -> bool:
-        """True once the job will not change any more."""
-        return self is JobStatus.SUCCEEDED or self is JobStatus.FAILED
+    #: True once the job will not change any more (a plain attribute: read on every poll).
+    is_terminal: bool
+
+    def __init__(self, value: str) -> None:
+        self.is_terminal = value in ("succeeded", "failed")
 
 
 class AssetKind(enum.Enum):
