@@ -68,7 +68,10 @@ class Transport:
         self.provider = provider
         self._name = provider.name
         self._secret = api_key
-        self._headers = {**provider.auth_headers(api_key), "Accept": "application/json"}
+        self._headers: dict[str, str] | None = {
+            **provider.auth_headers(api_key),
+            "Accept": "application/json",
+        }
         # sock_connect bounds making a new connection; unlike connect it arms no timer
         # for a request that reuses a pooled one.
         self._timeout = aiohttp.ClientTimeout(total=request_timeout, sock_connect=connect_timeout)
@@ -108,7 +111,12 @@ class Transport:
             raise RuntimeError("this client is closed; create a new one")
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=0)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            # Our own session carries the headers, so no request has to merge them in;
+            # a caller's session gets them on each request instead.
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, headers=self._headers
+            )
+            self._headers = None
 
     async def close(self) -> None:
         """Close the session if this transport created it; a caller's session stays open."""
@@ -154,6 +162,7 @@ class Transport:
                 params=call.params,
                 json=call.json,
                 headers=self._headers,
+                allow_redirects=False,
                 timeout=self._timeout,
             ) as resp:
                 status = resp.status
