@@ -27,7 +27,7 @@ test: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check creative_client tests examples benchmarks
 	$(BIN)/ruff format --check creative_client tests examples benchmarks
-	$(BIN)/mypy --strict creative_client tests examples
+	$(BIN)/mypy --strict creative_client tests examples benchmarks
 
 check: test lint
 

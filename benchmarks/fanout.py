@@ -76,13 +76,17 @@ def child(side: str, url: str, n: int, concurrency: int) -> None:
     elapsed = time.perf_counter() - start
     usage1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
-    print(json.dumps({
-        "ok": ok,
-        "seconds": elapsed,
-        "jobs_per_s": n / elapsed,
-        "cpu_per_job": cpu / max(n, 1),
-        "peak_rss_mib": usage1.ru_maxrss / 1024,
-    }))
+    print(
+        json.dumps(
+            {
+                "ok": ok,
+                "seconds": elapsed,
+                "jobs_per_s": n / elapsed,
+                "cpu_per_job": cpu / max(n, 1),
+                "peak_rss_mib": usage1.ru_maxrss / 1024,
+            }
+        )
+    )
 
 
 # -- the driver ---------------------------------------------------------------------------
@@ -91,7 +95,9 @@ def child(side: str, url: str, n: int, concurrency: int) -> None:
 def start_server() -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "creative_client.testing", "deepixels", "--watch-stdin"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()
@@ -111,9 +117,22 @@ def server_stats(url: str) -> dict[str, int]:
 def measure(side: str, url: str, n: int, concurrency: int) -> dict[str, Any]:
     before = server_stats(url)
     out = subprocess.run(
-        [sys.executable, __file__, "--child", side, "--url", url, "--n", str(n),
-         "--concurrency", str(concurrency)],
-        env={**os.environ, **ALLOCATOR}, capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            side,
+            "--url",
+            url,
+            "--n",
+            str(n),
+            "--concurrency",
+            str(concurrency),
+        ],
+        env={**os.environ, **ALLOCATOR},
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     if out.returncode != 0:
         raise SystemExit(f"{side} run failed:\n{out.stderr}")
@@ -127,7 +146,7 @@ def measure(side: str, url: str, n: int, concurrency: int) -> dict[str, Any]:
 
 
 def median(runs: list[dict[str, Any]], key: str) -> float:
-    return statistics.median(r[key] for r in runs)
+    return float(statistics.median(float(r[key]) for r in runs))
 
 
 def throughput(url: str, n: int, concurrency: int, pairs: int) -> None:
@@ -136,14 +155,20 @@ def throughput(url: str, n: int, concurrency: int, pairs: int) -> None:
         for side in ("raw", "sdk"):
             result = measure(side, url, n, concurrency)
             runs[side].append(result)
-            print(f"pair {i + 1} {side:>3}: {result['jobs_per_s']:8.0f} jobs/s  "
-                  f"{result['cpu_per_job'] * 1e6:7.1f} us CPU/job  "
-                  f"{result['peak_rss_mib']:6.1f} MiB  {result['requests_per_job']:.2f} req/job",
-                  flush=True)
+            print(
+                f"pair {i + 1} {side:>3}: {result['jobs_per_s']:8.0f} jobs/s  "
+                f"{result['cpu_per_job'] * 1e6:7.1f} us CPU/job  "
+                f"{result['peak_rss_mib']:6.1f} MiB  {result['requests_per_job']:.2f} req/job",
+                flush=True,
+            )
     print(f"\nmedians of {pairs} pairs, N={n:,}, concurrency {concurrency}:")
     print(f"{'':24}{'raw aiohttp':>14}{'SDK':>14}{'SDK / raw':>12}")
-    rows = [("jobs/s", "jobs_per_s", 1.0), ("client CPU us/job", "cpu_per_job", 1e6),
-            ("peak RSS MiB", "peak_rss_mib", 1.0), ("HTTP requests/job", "requests_per_job", 1.0)]
+    rows = [
+        ("jobs/s", "jobs_per_s", 1.0),
+        ("client CPU us/job", "cpu_per_job", 1e6),
+        ("peak RSS MiB", "peak_rss_mib", 1.0),
+        ("HTTP requests/job", "requests_per_job", 1.0),
+    ]
     for label, key, scale in rows:
         raw, sdk = median(runs["raw"], key), median(runs["sdk"], key)
         print(f"{label:24}{raw * scale:14.2f}{sdk * scale:14.2f}{sdk / raw:12.3f}")
@@ -155,8 +180,11 @@ def memory(url: str, concurrency: int, pairs: int, small: int, large: int) -> No
         for n in (small, large):
             result = measure("sdk", url, n, concurrency)
             runs[n].append(result)
-            print(f"pair {i + 1} N={n:>7,}: peak RSS {result['peak_rss_mib']:6.1f} MiB  "
-                  f"{result['jobs_per_s']:8.0f} jobs/s", flush=True)
+            print(
+                f"pair {i + 1} N={n:>7,}: peak RSS {result['peak_rss_mib']:6.1f} MiB  "
+                f"{result['jobs_per_s']:8.0f} jobs/s",
+                flush=True,
+            )
     a, b = median(runs[small], "peak_rss_mib"), median(runs[large], "peak_rss_mib")
     print(f"\nSDK as_completed, concurrency {concurrency}, median of {pairs}:")
     print(f"peak RSS N={small:,}: {a:.1f} MiB   N={large:,}: {b:.1f} MiB   ratio {b / a:.3f}")

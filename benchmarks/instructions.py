@@ -57,8 +57,10 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
-    print(f"SDK / raw: {per_job['sdk'] / per_job['raw']:.3f}  "
-          f"(N={args.n:,}, concurrency {args.concurrency})")
+    print(
+        f"SDK / raw: {per_job['sdk'] / per_job['raw']:.3f}  "
+        f"(N={args.n:,}, concurrency {args.concurrency})"
+    )
 
 
 if __name__ == "__main__":
