@@ -219,9 +219,7 @@ class CreativeClient:
     async def get(self, job_id: str) -> Job:
         """The job's current state."""
         self._check_open()
-        if not isinstance(job_id, str) or not job_id:
-            raise InvalidRequestError("job_id must be a non-empty string", provider=self.provider)
-        return await self._get(job_id)
+        return await self._get(self._job_id(job_id))
 
     async def _get(self, job_id: str) -> Job:
         body = await self._transport.request(self._provider.status_call(job_id))
@@ -237,9 +235,7 @@ class CreativeClient:
         _positive("timeout", limit)
         if isinstance(job, Job):
             return await self._wait(job.id, job, limit)
-        if not isinstance(job, str) or not job:
-            raise InvalidRequestError("job_id must be a non-empty string", provider=self.provider)
-        return await self._wait(job, None, limit)
+        return await self._wait(self._job_id(job), None, limit)
 
     async def _wait(self, job_id: str, last: Job | None, limit: float) -> Job:
         deadline = asyncio.get_running_loop().time() + limit
@@ -366,6 +362,11 @@ class CreativeClient:
         except CreativeError as exc:
             return index, Outcome(request=request, error=exc)
         return index, Outcome(request=request, job=job)
+
+    def _job_id(self, job_id: object) -> str:
+        if not isinstance(job_id, str) or not job_id:
+            raise InvalidRequestError("job_id must be a non-empty string", provider=self.provider)
+        return job_id
 
     def _check_open(self) -> None:
         if self._closed:

@@ -367,3 +367,11 @@ async def test_works_without_async_with_when_closed_explicitly(fake: FakeServer)
 def test_bad_options_are_refused(options: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="must be a"):  # ConfigurationError is a ValueError
         CreativeClient("neocu", API_KEY, **options)  # type: ignore[arg-type]
+
+
+async def test_empty_job_ids_are_refused_before_sending(fake: FakeServer) -> None:
+    async with client_for(fake) as client:
+        for call in (client.get(""), client.wait("")):
+            with pytest.raises(InvalidRequestError, match="job_id"):
+                await call
+    assert fake.count("get") == 0
