@@ -280,13 +280,12 @@ class CreativeClient:
     ) -> Job:
         job = await self._submit(request)
         limit = self.timeout if timeout is None else timeout
-        if tracker is None:
-            job = await self._wait(job.id, job, limit)
-        else:
+        if tracker is not None:
             tracker.started()
-            try:
-                job = await self._wait(job.id, job, limit)
-            finally:
+        try:
+            job = await self._wait(job.id, job, limit)
+        finally:
+            if tracker is not None:
                 tracker.stopped()
         if job.status is JobStatus.FAILED:
             raise JobFailedError(job)
@@ -355,9 +354,7 @@ class CreativeClient:
     ) -> tuple[int, Outcome]:
         try:
             job = await self._generate(request, None, tracker)
-        except JobFailedError as exc:
-            return index, Outcome(request=request, job=exc.job, error=exc)
-        except JobTimeoutError as exc:
+        except (JobFailedError, JobTimeoutError) as exc:
             return index, Outcome(request=request, job=exc.job, error=exc)
         except CreativeError as exc:
             return index, Outcome(request=request, error=exc)

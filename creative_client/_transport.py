@@ -68,10 +68,11 @@ class Transport:
         self.provider = provider
         self._name = provider.name
         self._secret = api_key
-        self._headers: dict[str, str] | None = {
-            **provider.auth_headers(api_key),
-            "Accept": "application/json",
-        }
+        headers = {**provider.auth_headers(api_key), "Accept": "application/json"}
+        # Our own session carries the headers, so no request has to merge them in;
+        # a caller's session gets them on each request instead.
+        self._session_headers = headers
+        self._headers = headers if session is not None else None
         # sock_connect bounds making a new connection; unlike connect it arms no timer
         # for a request that reuses a pooled one.
         self._timeout = aiohttp.ClientTimeout(total=request_timeout, sock_connect=connect_timeout)
@@ -111,12 +112,9 @@ class Transport:
             raise RuntimeError("this client is closed; create a new one")
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=0)
-            # Our own session carries the headers, so no request has to merge them in;
-            # a caller's session gets them on each request instead.
             self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, headers=self._headers
+                connector=connector, timeout=self._timeout, headers=self._session_headers
             )
-            self._headers = None
 
     async def close(self) -> None:
         """Close the session if this transport created it; a caller's session stays open."""

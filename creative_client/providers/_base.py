@@ -64,7 +64,7 @@ class Provider(abc.ABC):
         take one (``None`` for the others). Raises ``InvalidRequestError`` naming
         the field; nothing has been sent.
         """
-        if type(request) is not GenerationRequest and not isinstance(request, GenerationRequest):
+        if not isinstance(request, GenerationRequest):
             raise InvalidRequestError(
                 f"expected a GenerationRequest, got {type(request).__name__}", provider=self.name
             )

@@ -16,17 +16,13 @@ T = TypeVar("T")
 
 
 def _strict_str(value: Any, _: Any) -> str:
-    if type(value) is str:
-        return value
     if not isinstance(value, str):
         raise TypeError(f"expected a string, got {type(value).__name__}")
     return value
 
 
 def _strict_float(value: Any, _: Any) -> float:
-    kind = type(value)
-    if kind is int or kind is float:
-        return float(value)
+    # A tuple, not `int | float`: that builds a union object on every call.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"expected a number, got {type(value).__name__}")
     return float(value)
@@ -133,7 +129,7 @@ def structure(hook: Hook, body: object, cls: type[T], provider: str, what: str) 
         raise ProviderResponseError(
             f"{provider} sent a {what} that is not a JSON object but {type(body).__name__}",
             provider=provider,
-            body=_excerpt(body),
+            body=repr(body),  # CreativeError keeps the first 500 characters
         )
     try:
         result: T = hook(body, cls)
@@ -146,13 +142,8 @@ def structure(hook: Hook, body: object, cls: type[T], provider: str, what: str) 
         raise ProviderResponseError(
             f"{provider} sent a {what} that breaks its contract: {detail}",
             provider=provider,
-            body=_excerpt(body),
+            body=repr(body),  # CreativeError keeps the first 500 characters
         ) from exc
-
-
-def _excerpt(body: object) -> str:
-    text = repr(body)
-    return text[:500]
 
 
 def as_mapping(body: object) -> dict[str, Any]:
