@@ -43,13 +43,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=256)
+    parser.add_argument("--side", choices=("raw", "sdk"), help="count one side only")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
     server, url = start_server()
     try:
         per_job = {}
-        for side in ("raw", "sdk"):
+        for side in (args.side,) if args.side else ("raw", "sdk"):
             base = instructions(side, url, 0, args.concurrency)
             full = instructions(side, url, args.n, args.concurrency)
             per_job[side] = (full - base) / args.n
@@ -57,6 +58,8 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+    if args.side:
+        return
     print(
         f"SDK / raw: {per_job['sdk'] / per_job['raw']:.3f}  "
         f"(N={args.n:,}, concurrency {args.concurrency})"

@@ -238,23 +238,42 @@ class CreativeClient:
         return await self._wait(self._job_id(job), None, limit)
 
     async def _wait(self, job_id: str, last: Job | None, limit: float) -> Job:
-        deadline = asyncio.get_running_loop().time() + limit
+        # The deadline is kept by clipping the pauses and, for a read that could outlast
+        # it, by a timeout around that read: a short job's reads need no timer at all.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        longest_read = self._transport.longest_call
+        delay = self.poll_initial
+        try:
+            while last is None or not last.status.is_terminal:
+                if last is not None:
+                    if delay:
+                        pause = delay * random.uniform(0.9, 1.1)
+                        left = deadline - loop.time()
+                        if pause >= left:
+                            await asyncio.sleep(max(left, 0.0))
+                            raise _Expired
+                        await asyncio.sleep(pause)
+                    delay = min(self.poll_max, max(delay * 2, 0.05))
+                if loop.time() + longest_read < deadline:
+                    body = await self._transport.request(self._provider.status_call(job_id))
+                    last = self._provider.parse_job(job_id, body)
+                else:
+                    last = await self._read_by(job_id, deadline)
+        except _Expired:
+            raise JobTimeoutError(job_id, limit, job=last, provider=self.provider) from None
+        return last
+
+    async def _read_by(self, job_id: str, deadline: float) -> Job:
+        """``_get``, cut off at ``deadline`` with ``_Expired``."""
         scope = asyncio.timeout_at(deadline)
         try:
             async with scope:
-                if last is None:
-                    last = await self._get(job_id)
-                delay = self.poll_initial
-                while not last.status.is_terminal:
-                    if delay:
-                        await asyncio.sleep(delay * random.uniform(0.9, 1.1))
-                    last = await self._get(job_id)
-                    delay = min(self.poll_max, max(delay * 2, 0.05))
+                return await self._get(job_id)
         except TimeoutError:
-            if not scope.expired():
-                raise
-            raise JobTimeoutError(job_id, limit, job=last, provider=self.provider) from None
-        return last
+            if scope.expired():
+                raise _Expired from None
+            raise
 
     async def generate(
         self,
@@ -368,6 +387,10 @@ class CreativeClient:
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("this CreativeClient is closed; create a new one")
+
+
+class _Expired(Exception):
+    """A wait's deadline passed."""
 
 
 def _coerce(request: GenerationRequest | None, fields: Mapping[str, Any]) -> GenerationRequest:

@@ -85,6 +85,14 @@ class Transport:
         # second, without a whole second's burst at the start.
         burst = max(1.0, rate / 10) if rate else 0.0
         self._limiter = AsyncLimiter(burst, burst / rate) if rate else None
+        #: The longest one call can take, every attempt timing out and every pause at its
+        #: cap (infinite with a rate limit, whose queue has no bound).
+        self.longest_call = (
+            retry.max_attempts * request_timeout
+            + (retry.max_attempts - 1) * max(retry.max_delay, retry.max_retry_after)
+            if rate is None
+            else float("inf")
+        )
         # backoff's stubs type a wait generator as send-less; ours is sent each exception.
         wait_gen: Any = retry.wait_gen
         common: dict[str, Any] = dict(
@@ -123,15 +131,47 @@ class Transport:
         if session is not None and self._owns_session:
             await session.close()
 
-    async def request(self, call: HttpCall) -> object:
+    async def request(self, call: HttpCall, *, _retrying: bool = False) -> object:
         """Send ``call`` with the retry rule that fits it; the decoded JSON body of a 2xx."""
-        if self._session is None:
-            await self.open()
         # backoff costs a few microseconds a call even when nothing fails, so the first
-        # attempt runs outside it and only a failure enters the retry loop.
+        # attempt runs here, outside it, and only a failure enters the retry loop (which
+        # calls back in with _retrying set). One coroutine, not two, on the common path.
         try:
-            return await self._attempt(call)
+            if self._limiter is not None:
+                # Before the request, so a call waiting for its turn holds no connection.
+                await self._limiter.acquire()
+            session = self._session
+            if session is None:
+                await self.open()  # raises once the transport is closed
+                session = self._session
+                assert session is not None
+            try:
+                async with session.request(
+                    call.method,
+                    call.url,
+                    params=call.params,
+                    json=call.json,
+                    headers=self._headers,
+                    allow_redirects=False,
+                    timeout=self._timeout,
+                ) as resp:
+                    status = resp.status
+                    length = resp.content_length
+                    if length is not None and length <= self._max_body:
+                        data, complete = await resp.read(), True
+                    else:
+                        data, complete = await self._read_capped(resp)
+                    retry_after = resp.headers.get("Retry-After") if status == 429 else None
+            except _NEVER_SENT as exc:
+                raise TransportError(
+                    f"could not connect to {self._name}: {self._clean(exc)}", provider=self._name
+                ) from None
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                raise self._lost(call, exc) from None
+            return self._answer(call, status, data, complete, retry_after)
         except _RETRY_READ as exc:
+            if _retrying:
+                raise
             if call.submit:
                 if not isinstance(exc, _RETRY_SUBMIT):
                     raise
@@ -144,42 +184,24 @@ class Transport:
         """The target backoff retries: it replays the first failure (try 1), then sends."""
         if first:
             raise first.pop()
-        return await self._attempt(call)
+        return await self.request(call, _retrying=True)
 
-    async def _attempt(self, call: HttpCall) -> object:
-        if self._limiter is not None:
-            # Before the request, so a call waiting for its turn holds no connection.
-            await self._limiter.acquire()
-        session = self._session
-        if session is None:
-            raise RuntimeError("this client is closed; create a new one")
-        try:
-            async with session.request(
-                call.method,
-                call.url,
-                params=call.params,
-                json=call.json,
-                headers=self._headers,
-                allow_redirects=False,
-                timeout=self._timeout,
-            ) as resp:
-                status = resp.status
-                data, complete = await self._read_body(resp)
-                retry_after = resp.headers.get("Retry-After") if status == 429 else None
-        except _NEVER_SENT as exc:
-            raise TransportError(
-                f"could not connect to {self._name}: {self._clean(exc)}", provider=self._name
-            ) from None
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            what = "timed out" if isinstance(exc, asyncio.TimeoutError) else "failed"
-            message = f"{call.method} {call.path} {what}: {self._clean(exc)}"
-            if call.submit:
-                raise SubmissionUncertainError(
-                    f"the submit was sent but its answer was lost ({message}); "
-                    "a job may exist and was not submitted again",
-                    provider=self._name,
-                ) from None
-            raise TransportError(message, provider=self._name) from None
+    def _lost(self, call: HttpCall, exc: Exception) -> CreativeError:
+        """A request that left and whose answer never came (timeout, reset, cut body)."""
+        what = "timed out" if isinstance(exc, asyncio.TimeoutError) else "failed"
+        message = f"{call.method} {call.path} {what}: {self._clean(exc)}"
+        if call.submit:
+            return SubmissionUncertainError(
+                f"the submit was sent but its answer was lost ({message}); "
+                "a job may exist and was not submitted again",
+                provider=self._name,
+            )
+        return TransportError(message, provider=self._name)
+
+    def _answer(
+        self, call: HttpCall, status: int, data: bytes, complete: bool, retry_after: str | None
+    ) -> object:
+        """The decoded body of a usable answer, or the error it stands for."""
         logger.debug("%s %s %s -> %d", self._name, call.method, call.path, status)
         if 200 <= status < 300 and complete:
             try:
@@ -213,10 +235,8 @@ class Transport:
             )
         raise error
 
-    async def _read_body(self, resp: aiohttp.ClientResponse) -> tuple[bytes, bool]:
-        length = resp.content_length
-        if length is not None and length <= self._max_body:
-            return await resp.read(), True
+    async def _read_capped(self, resp: aiohttp.ClientResponse) -> tuple[bytes, bool]:
+        """A body of unknown or excessive length, read until ``max_body``."""
         buf = bytearray()
         async for chunk in resp.content.iter_chunked(65536):
             buf += chunk

@@ -19,6 +19,7 @@ from creative_client import (
     JobTimeoutError,
     NotFoundError,
     Outcome,
+    RetryPolicy,
     SubmissionUncertainError,
     TransportError,
 )
@@ -158,6 +159,23 @@ async def test_wait_deadline_cuts_a_hanging_read(fake: FakeServer) -> None:
         with pytest.raises(JobTimeoutError):
             await client.wait(job.id, timeout=0.3)
         assert loop.time() - started < 2.0
+
+
+async def test_a_read_far_from_the_deadline_is_bounded_by_the_transport(fake: FakeServer) -> None:
+    # With a deadline further away than the longest a read can take, the wait arms no
+    # timer of its own: the request timeout and the retry policy end the read.
+    retry = RetryPolicy(
+        max_attempts=2, max_time=5, base_delay=0.01, max_delay=0.01, max_retry_after=0.01
+    )
+    async with client_for(fake, request_timeout=0.2, retry=retry) as client:
+        job = await client.submit(prompt="x")
+        fake.inject("get", Reply(kind="hang", delay=20), Reply(kind="hang", delay=20))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(TransportError, match="timed out"):
+            await client.wait(job.id, timeout=30.0)
+        assert loop.time() - started < 2.0
+    assert fake.count("get") == 2
 
 
 async def test_a_hanging_read_times_out_as_transport_error(fake: FakeServer) -> None:
