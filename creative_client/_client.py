@@ -310,7 +310,7 @@ class CreativeClient:
             raise JobFailedError(job)
         return job
 
-    async def as_completed(
+    def as_completed(
         self,
         requests: Requests,
         *,
@@ -331,10 +331,15 @@ class CreativeClient:
         ``progress`` is a ``Progress`` to keep up to date, or a callable that is
         handed the batch's ``Progress`` each time a count changes.
         """
-        batch = self._run_many(requests, concurrency, progress)
-        async with contextlib.aclosing(batch) as results:
-            async for _, outcome in results:
-                yield outcome
+        tracker = self._batch(concurrency, progress)
+        limit = self.concurrency if concurrency is None else concurrency
+        if tracker is None:
+            return bounded_map(requests, self._outcome, limit, self._live)
+
+        async def tracked(index: int, request: GenerationRequest) -> Outcome:
+            return await self._outcome(index, request, tracker)
+
+        return bounded_map(requests, tracked, limit, self._live)
 
     async def generate_many(
         self,
@@ -344,40 +349,39 @@ class CreativeClient:
         progress: ProgressHook | None = None,
     ) -> list[Outcome]:
         """Like ``as_completed``, but all outcomes at once, in input order."""
+        tracker = self._batch(concurrency, progress)
+        limit = self.concurrency if concurrency is None else concurrency
+
+        async def indexed(index: int, request: GenerationRequest) -> tuple[int, Outcome]:
+            return index, await self._outcome(index, request, tracker)
+
         results: dict[int, Outcome] = {}
-        batch = self._run_many(requests, concurrency, progress)
+        batch = bounded_map(requests, indexed, limit, self._live)
         async with contextlib.aclosing(batch) as stream:
             async for index, outcome in stream:
                 results[index] = outcome
         return [results[i] for i in range(len(results))]
 
-    def _run_many(
-        self, requests: Requests, concurrency: int | None, progress: ProgressHook | None
-    ) -> AsyncGenerator[tuple[int, Outcome], None]:
+    def _batch(self, concurrency: int | None, progress: ProgressHook | None) -> Tracker | None:
+        """Check a batch's options; its tracker, if it reports progress."""
         self._check_open()
-        limit = self.concurrency if concurrency is None else concurrency
-        _positive("concurrency", limit, integer=True)
-        if progress is None:
-            return bounded_map(requests, self._outcome, limit, self._live)
-        tracker = Tracker(progress)
-
-        async def tracked(index: int, request: GenerationRequest) -> tuple[int, Outcome]:
-            result = await self._outcome(index, request, tracker)
-            tracker.finished(result[1])
-            return result
-
-        return bounded_map(requests, tracked, limit, self._live)
+        if concurrency is not None:
+            _positive("concurrency", concurrency, integer=True)
+        return None if progress is None else Tracker(progress)
 
     async def _outcome(
-        self, index: int, request: GenerationRequest, tracker: Tracker | None = None
-    ) -> tuple[int, Outcome]:
+        self, _index: int, request: GenerationRequest, tracker: Tracker | None = None
+    ) -> Outcome:
         try:
             job = await self._generate(request, None, tracker)
+            outcome = Outcome(request=request, job=job)
         except (JobFailedError, JobTimeoutError) as exc:
-            return index, Outcome(request=request, job=exc.job, error=exc)
+            outcome = Outcome(request=request, job=exc.job, error=exc)
         except CreativeError as exc:
-            return index, Outcome(request=request, error=exc)
-        return index, Outcome(request=request, job=job)
+            outcome = Outcome(request=request, error=exc)
+        if tracker is not None:
+            tracker.finished(outcome)
+        return outcome
 
     def _job_id(self, job_id: object) -> str:
         if not isinstance(job_id, str) or not job_id:
