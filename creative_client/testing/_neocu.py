@@ -70,7 +70,7 @@ class FakeNeocu(FakeServer):
                     request, self.error_reply(402, "Payment Required", "low compute balance")
                 )
             self.balance -= 1
-        job = self.new_job(body, body["query"])
+        job = self.new_job(body, body["query"], ambiguous=fault is not None)
         if fault is not None:
             return await self.send(request, fault)
         return await self.send(request, json_reply(200, {"task_id": job.id, "message": "success"}))

@@ -61,8 +61,13 @@ class Faults:
 
     ``server_error`` answers 5xx (``html`` of them as HTML pages), ``rate_limit``
     answers 429 with ``Retry-After: retry_after``, ``drop`` cuts the connection
-    mid-answer, ``malformed`` answers 200 with a body that is not JSON. On a
-    submit, 5xx and drops happen after the job was created, like a real outage.
+    mid-answer, ``hang`` never answers, ``malformed`` answers 200 with a body that
+    is not JSON. On a submit, 5xx, drops and hangs happen after the job was
+    created, like a real outage.
+
+    Each request's draw depends only on the server's ``seed``, the request (its
+    path, query and body) and how many times that same request came before, not
+    on the order concurrent requests arrive in: a run is the same every time.
     """
 
     server_error: float = 0.0
@@ -70,7 +75,12 @@ class Faults:
     rate_limit: float = 0.0
     retry_after: str | None = "0"
     drop: float = 0.0
+    hang: float = 0.0
     malformed: float = 0.0
+
+    @property
+    def any(self) -> bool:
+        return any((self.server_error, self.rate_limit, self.drop, self.hang, self.malformed))
 
     def pick(self, rng: random.Random) -> Reply | None:
         roll = rng.random()
@@ -78,6 +88,7 @@ class Faults:
             (self.server_error, self._server_error),
             (self.rate_limit, self._rate_limit),
             (self.drop, lambda _: Reply(kind="cut")),
+            (self.hang, lambda _: Reply(kind="hang")),
             (self.malformed, lambda _: Reply(body=b'{"truncated": ', content_type="text/plain")),
         ):
             if roll < share:
@@ -121,6 +132,9 @@ class FakeJob:
     fails: bool
     body: Mapping[str, Any]
     reported: bool = False
+    prompt: str = ""
+    #: Created by a submit that was then answered with a fault (5xx, cut, hang).
+    ambiguous: bool = False
 
 
 class FakeServer:
@@ -164,6 +178,10 @@ class FakeServer:
         self.record = record
         self.requests: list[RecordedRequest] = []
         self.counts: collections.Counter[str] = collections.Counter()
+        #: Random faults sent, by "endpoint:kind" ("get:503", "get:html", "submit:cut", ...).
+        self.faults_sent: collections.Counter[str] = collections.Counter()
+        self._seed = seed
+        self._seen: collections.Counter[tuple[str, str, bytes]] = collections.Counter()
         self.jobs: dict[str, FakeJob] = {}
         self.active = 0
         self.peak_active = 0
@@ -279,13 +297,23 @@ class FakeServer:
         if script:
             return body, script.popleft()
         faults = self.submit_faults if endpoint == "submit" else self.read_faults
-        return body, faults.pick(self._rng)
+        if not faults.any:
+            return body, None
+        key = (endpoint, request.path_qs, body)
+        self._seen[key] += 1
+        draw = random.Random(
+            f"{self._seed}|{endpoint}|{request.path_qs}|{body!r}|{self._seen[key]}"
+        )
+        fault = faults.pick(draw)
+        if fault is not None:
+            self.faults_sent[f"{endpoint}:{_label(fault)}"] += 1
+        return body, fault
 
     def authorized(self, request: web.Request) -> bool:
         key = request.headers.get(self.auth_header)
         return bool(key) and (self.api_key is None or key == self.api_key)
 
-    def new_job(self, body: Mapping[str, Any], prompt: str) -> FakeJob:
+    def new_job(self, body: Mapping[str, Any], prompt: str, *, ambiguous: bool = False) -> FakeJob:
         self._next_id += 1
         fails = "[fail]" in prompt or self._rng.random() < self.failure_rate
         job = FakeJob(
@@ -295,6 +323,8 @@ class FakeServer:
             duration=self.job_duration,
             fails=fails,
             body=body,
+            prompt=prompt,
+            ambiguous=ambiguous,
         )
         self.jobs[job.id] = job
         self.active += 1
@@ -366,6 +396,14 @@ def _payload(reply: Reply) -> bytes:
     if reply.json is not None:
         return json.dumps(reply.json).encode()
     return b'{"jobId": "cut-short", "status": "created"}' if reply.kind == "cut" else b""
+
+
+def _label(reply: Reply) -> str:
+    if reply.kind != "reply":
+        return reply.kind
+    if reply.content_type == "text/html":
+        return "html"
+    return str(reply.status) if reply.status != 200 else "malformed"
 
 
 def _abort(request: web.Request) -> None:
