@@ -31,7 +31,7 @@ class Reply:
     ``"drop"`` closes the connection before answering; ``"cut"`` sends the headers
     and part of the body, then closes; ``"hang"`` never answers (until the client
     gives up or the server stops); ``"trickle"`` sends the answer one byte every
-    ``delay`` seconds. ``create`` says whether a scripted submit still creates the
+    ``delay`` seconds; ``"endless"`` streams a body that never ends, without a length. ``create`` says whether a scripted submit still creates the
     job first (default: yes for 5xx, drop, cut, hang and trickle: the ambiguous cases).
     """
 
@@ -40,7 +40,7 @@ class Reply:
     body: bytes | str | None = None
     content_type: str = "application/json"
     headers: Mapping[str, str] = attrs.field(factory=dict)
-    kind: Literal["reply", "drop", "cut", "hang", "trickle"] = "reply"
+    kind: Literal["reply", "drop", "cut", "hang", "trickle", "endless"] = "reply"
     delay: float = 0.0
     create: bool | None = None
 
@@ -358,6 +358,13 @@ class FakeServer:
         if reply.kind == "drop":
             _abort(request)
             return web.Response()
+        if reply.kind == "endless":
+            resp = web.StreamResponse(status=reply.status, headers=reply.headers)
+            resp.content_type = reply.content_type
+            await resp.prepare(request)
+            chunk = b"x" * 65536
+            while True:  # until the client hangs up, which ends this handler
+                await resp.write(chunk)
         if reply.kind in ("cut", "trickle"):
             resp = web.StreamResponse(status=reply.status, headers=reply.headers)
             resp.content_type = reply.content_type
