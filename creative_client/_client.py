@@ -86,6 +86,11 @@ class CreativeClient:
             raise ConfigurationError(
                 f"no API key for {name}: pass api_key= or set {self._provider.api_key_env}"
             )
+        if not api_key.isprintable():
+            # Said here, without the key, rather than by aiohttp at the first request.
+            raise ConfigurationError(
+                f"the API key for {name} holds a control character (a stray newline?)"
+            )
         _positive("concurrency", concurrency, integer=True)
         _positive("timeout", timeout)
         _positive("poll_initial", poll_initial, zero_ok=True)

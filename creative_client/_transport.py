@@ -284,17 +284,23 @@ class Transport:
         return text
 
     def _log_retry(self, details: Any) -> None:
+        """One INFO line per retry; the fields also ride on the record for structured logs."""
         exc = details.get("exception")
         call: HttpCall = details["args"][0]
+        fields = {
+            "provider": self._name,
+            "method": call.method,
+            "path": call.path,
+            "error": type(exc).__name__,
+            "status": getattr(exc, "status", None),
+            "delay": round(float(details.get("wait") or 0.0), 3),
+            "attempt": int(details.get("tries", 0)),
+        }
         logger.info(
-            "retrying %s %s %s after %s (status=%s) in %.2fs (attempt %d)",
-            self._name,
-            call.method,
-            call.path,
-            type(exc).__name__,
-            getattr(exc, "status", None),
-            details.get("wait") or 0.0,
-            details.get("tries", 0),
+            "retrying %(provider)s %(method)s %(path)s after %(error)s (status=%(status)s) "
+            "in %(delay).2fs (attempt %(attempt)d)",
+            fields,
+            extra=fields,
         )
 
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import pytest
 from _helpers import client_for
 
 from creative_client import CreativeClient, CreativeError, GenerationRequest
 from creative_client.testing import FakeServer
-
 
 #: The fake server's own tasks: accepting a connection, handling a request.
 _SERVER_SIDE = ("RequestHandler", "BaseSelectorEventLoop._accept_connection")
@@ -43,7 +43,9 @@ async def _settled(fake: FakeServer) -> int:
     return fake.open_connections
 
 
-def _calls(client: CreativeClient, job_id: str) -> dict[str, Callable[[], Awaitable[object]]]:
+def _calls(
+    client: CreativeClient, job_id: str
+) -> dict[str, Callable[[], Coroutine[Any, Any, object]]]:
     async def batch() -> None:
         requests = (GenerationRequest(prompt=f"b{i}") for i in range(50))
         async for _ in client.as_completed(requests, concurrency=8):
@@ -66,7 +68,7 @@ async def test_cancelling_at_random_points_leaves_nothing(fake: FakeServer) -> N
         calls = _calls(client, job.id)
         for trial in range(60):
             kind = rng.choice(sorted(calls))
-            task = asyncio.create_task(calls[kind]())  # type: ignore[arg-type]
+            task = asyncio.create_task(calls[kind]())
             # From before the first request is sent to well after the first answers.
             await asyncio.sleep(rng.choice([0.0, rng.uniform(0, 0.003), rng.uniform(0, 0.15)]))
             task.cancel()
@@ -87,7 +89,7 @@ async def test_leaving_the_block_with_calls_in_flight(fake: FakeServer) -> None:
     async with client_for(fake, concurrency=8) as client:
         job = await client.submit(prompt="long")
         calls = _calls(client, job.id)
-        tasks = {kind: asyncio.create_task(call()) for kind, call in calls.items()}  # type: ignore[arg-type]
+        tasks = {kind: asyncio.create_task(call()) for kind, call in calls.items()}
         await asyncio.sleep(0.2)  # all of them are waiting on the server now
     assert client.closed
     results = await asyncio.gather(*tasks.values(), return_exceptions=True)
