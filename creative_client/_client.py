@@ -208,7 +208,12 @@ class CreativeClient:
         model = self._provider.validate(request, self._model)
         try:
             body = await self._transport.request(self._provider.submit_call(request, model))
-            return self._provider.parse_submit(body)
+            job = self._provider.parse_submit(body)
+            if not job.id.strip():
+                raise ProviderResponseError(
+                    "the job id is empty", provider=self.provider, body=repr(body)
+                )
+            return job
         except SubmissionUncertainError as exc:
             exc.request = _as_sent(request, model)
             raise

@@ -6,9 +6,10 @@ import asyncio
 import socket
 from typing import Any
 
+import pytest
 from _helpers import API_KEY, client_for
 
-from creative_client import CreativeClient, GenerationRequest, JobStatus
+from creative_client import CreativeClient, GenerationRequest, JobStatus, SubmissionUncertainError
 from creative_client.testing import FakeDeepixels, FakeNeocu, FakeServer, Reply
 
 
@@ -98,3 +99,15 @@ def test_client_built_outside_a_running_loop() -> None:
 
     assert asyncio.run(use()) is JobStatus.SUCCEEDED
     assert client.closed
+
+
+async def test_a_submit_answered_with_an_empty_job_id_is_uncertain(fake: FakeServer) -> None:
+    # Found by tests/test_hostile.py: an empty id made a Job nobody could wait for.
+    key = "jobId" if fake.name == "deepixels" else "task_id"
+    fake.inject("submit", Reply(json={key: ""}), Reply(json={key: "  "}))
+    async with client_for(fake) as client:
+        for _ in range(2):
+            with pytest.raises(SubmissionUncertainError, match="job id is empty") as info:
+                await client.submit(prompt="x")
+            assert info.value.request is not None
+    assert fake.count("submit") == 2
