@@ -31,8 +31,9 @@ class Reply:
     ``"drop"`` closes the connection before answering; ``"cut"`` sends the headers
     and part of the body, then closes; ``"hang"`` never answers (until the client
     gives up or the server stops); ``"trickle"`` sends the answer one byte every
-    ``delay`` seconds; ``"endless"`` streams a body that never ends, without a length. ``create`` says whether a scripted submit still creates the
-    job first (default: yes for 5xx, drop, cut, hang and trickle: the ambiguous cases).
+    ``delay`` seconds; ``"endless"`` streams a body that never ends, without a
+    length. ``create`` says whether a scripted submit still creates the job first
+    (default: yes for 5xx and every kind but "reply": the ambiguous cases).
     """
 
     status: int = 200
