@@ -8,13 +8,15 @@ import logging
 import os
 import random
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
 import attrs
 
-from . import _config
+from . import _config, _download
+from ._download import DEFAULT_MAX_DOWNLOAD
 from ._fanout import ProgressHook, Tracker, bounded_map, cancel_all
 from ._models import GenerationRequest, Job, JobStatus, Outcome
 from ._retry import RetryPolicy
@@ -108,6 +110,7 @@ class CreativeClient:
         self.poll_initial = float(poll_initial)
         self.poll_max = max(float(poll_max), float(poll_initial))
         self._semaphore = asyncio.Semaphore(concurrency)
+        self._downloads = asyncio.Semaphore(concurrency)
         self._live: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._transport = Transport(
@@ -392,6 +395,35 @@ class CreativeClient:
         if tracker is not None:
             tracker.finished(outcome)
         return outcome
+
+    async def download(
+        self,
+        job: Job,
+        dest_dir: str | os.PathLike[str],
+        *,
+        name: str | None = None,
+        max_size: int = DEFAULT_MAX_DOWNLOAD,
+    ) -> list[Path]:
+        """Save the job's outputs in ``dest_dir`` as ``{name}-{n}.{ext}``; their paths.
+
+        ``name`` defaults to the job id (made safe for a file name; never taken from
+        the URL), the extension follows the answer's Content-Type. Each body is streamed
+        to a temporary file and renamed into place, so a file that exists is whole.
+        Only http(s) URLs; reads are retried like the client's others, without the API
+        key; ``max_size`` caps each file (``ProviderResponseError`` beyond it).
+        """
+        self._check_open()
+        if not isinstance(job, Job):
+            raise InvalidRequestError("download() takes a Job", provider=self.provider)
+        _positive("max_size", max_size, integer=True)
+        return await _download.download(
+            self._transport,
+            job,
+            dest_dir,
+            name=name,
+            max_size=max_size,
+            limit=self._downloads,
+        )
 
     def _job_id(self, job_id: object) -> str:
         if not isinstance(job_id, str) or not job_id:

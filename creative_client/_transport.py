@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -76,6 +77,11 @@ class Transport:
         # sock_connect bounds making a new connection; unlike connect it arms no timer
         # for a request that reuses a pooled one.
         self._timeout = aiohttp.ClientTimeout(total=request_timeout, sock_connect=connect_timeout)
+        # A download may take long in all; what must not stall is each read.
+        self._fetch_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=connect_timeout, sock_read=request_timeout
+        )
+        self._bare: aiohttp.ClientSession | None = None  # ours, without the key: downloads
         self._session = session
         self._owns_session = session is None
         self._pool_size = pool_size
@@ -106,6 +112,9 @@ class Transport:
             self._again
         )
         self._retry_submit = backoff.on_exception(wait_gen, _RETRY_SUBMIT, **common)(self._again)
+        self._retry_fetch = backoff.on_exception(wait_gen, _RETRY_READ, giveup=_final, **common)(
+            self._fetch_again
+        )
 
     def __repr__(self) -> str:
         return f"Transport(provider={self._name!r}, base_url={self.provider.base_url!r})"
@@ -130,6 +139,9 @@ class Transport:
         session, self._session = self._session, None
         if session is not None and self._owns_session:
             await session.close()
+        bare, self._bare = self._bare, None
+        if bare is not None:
+            await bare.close()
 
     async def request(self, call: HttpCall, *, _retrying: bool = False) -> object:
         """Send ``call`` with the retry rule that fits it; the decoded JSON body of a 2xx."""
@@ -235,6 +247,60 @@ class Transport:
             )
         raise error
 
+    async def fetch(self, call: HttpCall, dest: Path, max_size: int) -> str | None:
+        """Stream a GET's body into ``dest`` and return its Content-Type; retried like a
+        read. Sent without the API key: outputs live on other hosts (CDNs, buckets)."""
+        try:
+            return await self._fetch(call, dest, max_size)
+        except _RETRY_READ as exc:
+            if _final(exc):
+                raise
+            return await self._retry_fetch(call, dest, max_size, [exc])
+
+    async def _fetch_again(
+        self, call: HttpCall, dest: Path, max_size: int, first: list[Exception]
+    ) -> str | None:
+        if first:
+            raise first.pop()
+        return await self._fetch(call, dest, max_size)
+
+    async def _fetch(self, call: HttpCall, dest: Path, max_size: int) -> str | None:
+        if self._limiter is not None:
+            await self._limiter.acquire()
+        if self._closed:
+            raise RuntimeError("this client is closed; create a new one")
+        if not self._owns_session:
+            session = self._session
+        else:
+            if self._bare is None:
+                connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=0)
+                self._bare = aiohttp.ClientSession(connector=connector)
+            session = self._bare
+        assert session is not None
+        try:
+            async with session.get(call.url, timeout=self._fetch_timeout) as resp:
+                if not 200 <= resp.status < 300:
+                    data = await resp.content.read(1024)
+                    retry_after = resp.headers.get("Retry-After") if resp.status == 429 else None
+                    raise self._error_for(resp.status, data, retry_after)
+                length = resp.content_length
+                size = 0
+                if length is None or length <= max_size:
+                    size = await _stream_to(resp, dest, max_size)
+                if size > max_size or (length is not None and length > max_size):
+                    raise ProviderResponseError(
+                        f"{call.path} is over the download cap of {max_size} bytes",
+                        provider=self._name,
+                        status=resp.status,
+                    )
+                return resp.headers.get("Content-Type")
+        except _NEVER_SENT as exc:
+            raise TransportError(
+                f"could not connect for {call.path}: {self._clean(exc)}", provider=self._name
+            ) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise self._lost(call, exc) from None
+
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> tuple[bytes, bool]:
         """A body of unknown or excessive length, read until ``max_body``."""
         buf = bytearray()
@@ -306,6 +372,28 @@ class Transport:
 
 _RETRY_READ = (TransportError, RateLimitError, ServerError)
 _RETRY_SUBMIT = (TransportError, RateLimitError)
+
+
+async def _stream_to(resp: aiohttp.ClientResponse, dest: Path, max_size: int) -> int:
+    """Write the body to ``dest`` in a worker thread, a MiB at a time, stopping once past
+    ``max_size``; the bytes seen."""
+    out = await asyncio.to_thread(dest.open, "wb")
+    try:
+        size = 0
+        buf = bytearray()
+        async for chunk in resp.content.iter_chunked(1 << 16):
+            size += len(chunk)
+            if size > max_size:
+                break
+            buf += chunk
+            if len(buf) >= 1 << 20:
+                await asyncio.to_thread(out.write, bytes(buf))
+                buf.clear()
+        if buf and size <= max_size:
+            await asyncio.to_thread(out.write, bytes(buf))
+        return size
+    finally:
+        await asyncio.to_thread(out.close)
 
 
 def _final(exc: Exception) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import mimetypes
 import random
 import socket
 import time
@@ -14,7 +15,7 @@ from typing import Any, ClassVar, Literal, Self
 import attrs
 from aiohttp import web
 
-Endpoint = Literal["submit", "get", "list"]
+Endpoint = Literal["submit", "get", "list", "file"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 HTML_PAGE = (
@@ -254,7 +255,8 @@ class FakeServer:
         self._script[endpoint].extend(replies)
 
     def count(self, endpoint: str) -> int:
-        """How many requests reached ``endpoint`` (``"submit"``, ``"get"``, ``"list"``)."""
+        """How many requests reached ``endpoint`` (``"submit"``, ``"get"``, ``"list"``,
+        ``"file"``)."""
         return self.counts[endpoint]
 
     # -- helpers for the provider subclasses -------------------------------------------
@@ -389,9 +391,14 @@ class FakeServer:
     async def _stats(self, request: web.Request) -> web.Response:
         return web.json_response(self.stats())
 
-    async def _file(self, request: web.Request) -> web.Response:
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        """An output file: no key needed (like a CDN); scripted replies and read faults apply."""
+        _, fault = await self._intake("file", request)
+        if fault is not None:
+            return await self.send(request, fault)
         name = request.match_info["name"]
-        return web.Response(body=f"fake media {name}\n".encode(), content_type="image/png")
+        kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        return web.Response(body=f"fake media {name}\n".encode(), content_type=kind)
 
 
 def json_reply(status: int, document: Any) -> Reply:
