@@ -174,10 +174,6 @@ class Transport:
                     else:
                         data, complete = await self._read_capped(resp)
                     retry_after = resp.headers.get("Retry-After") if status == 429 else None
-            except _NEVER_SENT as exc:
-                raise TransportError(
-                    f"could not connect to {self._name}: {self._clean(exc)}", provider=self._name
-                ) from None
             except (TimeoutError, aiohttp.ClientError) as exc:
                 raise self._lost(call, exc) from None
             return self._answer(call, status, data, complete, retry_after)
@@ -199,7 +195,12 @@ class Transport:
         return await self.request(call, _retrying=True)
 
     def _lost(self, call: HttpCall, exc: Exception) -> CreativeError:
-        """A request that left and whose answer never came (timeout, reset, cut body)."""
+        """A request that never connected, or that left and whose answer never came
+        (timeout, reset, cut body)."""
+        if isinstance(exc, _NEVER_SENT):
+            return TransportError(
+                f"could not connect to {self._name}: {self._clean(exc)}", provider=self._name
+            )
         what = "timed out" if isinstance(exc, asyncio.TimeoutError) else "failed"
         message = f"{call.method} {call.path} {what}: {self._clean(exc)}"
         if call.submit:
@@ -294,10 +295,6 @@ class Transport:
                         status=resp.status,
                     )
                 return resp.headers.get("Content-Type")
-        except _NEVER_SENT as exc:
-            raise TransportError(
-                f"could not connect for {call.path}: {self._clean(exc)}", provider=self._name
-            ) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise self._lost(call, exc) from None
 
