@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -112,9 +113,6 @@ class Transport:
             self._again
         )
         self._retry_submit = backoff.on_exception(wait_gen, _RETRY_SUBMIT, **common)(self._again)
-        self._retry_fetch = backoff.on_exception(wait_gen, _RETRY_READ, giveup=_final, **common)(
-            self._fetch_again
-        )
 
     def __repr__(self) -> str:
         return f"Transport(provider={self._name!r}, base_url={self.provider.base_url!r})"
@@ -188,10 +186,18 @@ class Transport:
                 raise
             return await self._retry_read(call, [exc])
 
-    async def _again(self, call: HttpCall, first: list[Exception]) -> object:
-        """The target backoff retries: it replays the first failure (try 1), then sends."""
+    async def _again(
+        self,
+        call: HttpCall,
+        first: list[Exception],
+        send: Callable[[HttpCall], Awaitable[object]] | None = None,
+    ) -> object:
+        """The target backoff retries: it replays the first failure (try 1), then sends,
+        with ``send`` if given (a download), else as ``request``."""
         if first:
             raise first.pop()
+        if send is not None:
+            return await send(call)
         return await self.request(call, _retrying=True)
 
     def _lost(self, call: HttpCall, exc: Exception) -> CreativeError:
@@ -251,19 +257,15 @@ class Transport:
     async def fetch(self, call: HttpCall, dest: Path, max_size: int) -> str | None:
         """Stream a GET's body into ``dest`` and return its Content-Type; retried like a
         read. Sent without the API key: outputs live on other hosts (CDNs, buckets)."""
+        send = functools.partial(self._fetch, dest=dest, max_size=max_size)
         try:
-            return await self._fetch(call, dest, max_size)
+            return await send(call)
         except _RETRY_READ as exc:
             if _final(exc):
                 raise
-            return await self._retry_fetch(call, dest, max_size, [exc])
-
-    async def _fetch_again(
-        self, call: HttpCall, dest: Path, max_size: int, first: list[Exception]
-    ) -> str | None:
-        if first:
-            raise first.pop()
-        return await self._fetch(call, dest, max_size)
+            content_type = await self._retry_read(call, [exc], send)
+            assert content_type is None or isinstance(content_type, str)
+            return content_type
 
     async def _fetch(self, call: HttpCall, dest: Path, max_size: int) -> str | None:
         if self._limiter is not None:
