@@ -344,8 +344,7 @@ class CreativeClient:
         ``progress`` is a ``Progress`` to keep up to date, or a callable that is
         handed the batch's ``Progress`` each time a count changes.
         """
-        tracker = self._batch(concurrency, progress)
-        limit = self.concurrency if concurrency is None else concurrency
+        limit, tracker = self._batch(concurrency, progress)
         if tracker is None:
             return bounded_map(requests, self._outcome, limit, self._live)
 
@@ -362,8 +361,7 @@ class CreativeClient:
         progress: ProgressHook | None = None,
     ) -> list[Outcome]:
         """Like ``as_completed``, but all outcomes at once, in input order."""
-        tracker = self._batch(concurrency, progress)
-        limit = self.concurrency if concurrency is None else concurrency
+        limit, tracker = self._batch(concurrency, progress)
 
         async def indexed(index: int, request: GenerationRequest) -> tuple[int, Outcome]:
             return index, await self._outcome(index, request, tracker)
@@ -375,12 +373,15 @@ class CreativeClient:
                 results[index] = outcome
         return [results[i] for i in range(len(results))]
 
-    def _batch(self, concurrency: int | None, progress: ProgressHook | None) -> Tracker | None:
-        """Check a batch's options; its tracker, if it reports progress."""
+    def _batch(
+        self, concurrency: int | None, progress: ProgressHook | None
+    ) -> tuple[int, Tracker | None]:
+        """Check a batch's options; its bound, and its tracker if it reports progress."""
         self._check_open()
-        if concurrency is not None:
-            _positive("concurrency", concurrency, integer=True)
-        return None if progress is None else Tracker(progress)
+        if concurrency is None:
+            concurrency = self.concurrency
+        _positive("concurrency", concurrency, integer=True)
+        return concurrency, None if progress is None else Tracker(progress)
 
     async def _outcome(
         self, _index: int, request: GenerationRequest, tracker: Tracker | None = None
