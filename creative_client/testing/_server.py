@@ -82,21 +82,25 @@ class Faults:
 
     @property
     def any(self) -> bool:
-        return any((self.server_error, self.rate_limit, self.drop, self.hang, self.malformed))
+        return any(share for share, _ in self._kinds())
 
     def pick(self, rng: random.Random) -> Reply | None:
         roll = rng.random()
-        for share, make in (
+        for share, make in self._kinds():
+            if roll < share:
+                return make(rng)
+            roll -= share
+        return None
+
+    def _kinds(self) -> tuple[tuple[float, Callable[[random.Random], Reply]], ...]:
+        """Each kind of fault: its share of requests, and how to make one."""
+        return (
             (self.server_error, self._server_error),
             (self.rate_limit, self._rate_limit),
             (self.drop, lambda _: Reply(kind="cut")),
             (self.hang, lambda _: Reply(kind="hang")),
             (self.malformed, lambda _: Reply(body=b'{"truncated": ', content_type="text/plain")),
-        ):
-            if roll < share:
-                return make(rng)
-            roll -= share
-        return None
+        )
 
     def _server_error(self, rng: random.Random) -> Reply:
         status = rng.choice((500, 502, 503, 504))
@@ -361,18 +365,16 @@ class FakeServer:
         if reply.kind == "drop":
             _abort(request)
             return web.Response()
-        if reply.kind == "endless":
+        if reply.kind in ("cut", "trickle", "endless"):
             resp = web.StreamResponse(status=reply.status, headers=reply.headers)
             resp.content_type = reply.content_type
+            if reply.kind != "endless":
+                resp.content_length = max(len(payload), 16)
             await resp.prepare(request)
-            chunk = b"x" * 65536
-            while True:  # until the client hangs up, which ends this handler
-                await resp.write(chunk)
-        if reply.kind in ("cut", "trickle"):
-            resp = web.StreamResponse(status=reply.status, headers=reply.headers)
-            resp.content_type = reply.content_type
-            resp.content_length = max(len(payload), 16)
-            await resp.prepare(request)
+            if reply.kind == "endless":
+                chunk = b"x" * 65536
+                while True:  # until the client hangs up, which ends this handler
+                    await resp.write(chunk)
             if reply.kind == "cut":
                 await resp.write(payload[: len(payload) // 2])
                 _abort(request)
