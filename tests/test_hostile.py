@@ -49,7 +49,7 @@ JSON = st.recursive(
 
 def near_miss(keys: dict[str, Any]) -> st.SearchStrategy[Any]:
     """Documents with the contract's keys and hostile values: they reach deep into parsing."""
-    return st.fixed_dictionaries({}, optional={k: v for k, v in keys.items()})
+    return st.fixed_dictionaries({}, optional=keys)
 
 
 KNOWN = ["completed", "COMPLETED", " Failed ", "pending", "processing", "generating", "created"]
