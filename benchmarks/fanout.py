@@ -22,8 +22,9 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from typing import Any
+
+from creative_client.testing import FakeProcess
 
 KEY = "bench-key"
 ALLOCATOR = {"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072"}
@@ -92,30 +93,9 @@ def child(side: str, url: str, n: int, concurrency: int) -> None:
 # -- the driver ---------------------------------------------------------------------------
 
 
-def start_server() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "creative_client.testing", "deepixels", "--watch-stdin"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().strip()
-    if not line.startswith("READY "):
-        proc.kill()
-        raise SystemExit(f"the fake server did not start: {line!r}")
-    return proc, line.split(" ", 1)[1]
-
-
-def server_stats(url: str) -> dict[str, int]:
-    root = url.rsplit("/v1", 1)[0]
-    with urllib.request.urlopen(f"{root}/_fake/stats", timeout=10) as resp:
-        stats: dict[str, int] = json.load(resp)
-        return stats
-
-
-def measure(side: str, url: str, n: int, concurrency: int) -> dict[str, Any]:
-    before = server_stats(url)
+def measure(side: str, fake: FakeProcess, n: int, concurrency: int) -> dict[str, Any]:
+    url = fake.base_url
+    before = fake.stats()
     out = subprocess.run(
         [
             sys.executable,
@@ -137,7 +117,7 @@ def measure(side: str, url: str, n: int, concurrency: int) -> dict[str, Any]:
     if out.returncode != 0:
         raise SystemExit(f"{side} run failed:\n{out.stderr}")
     result: dict[str, Any] = json.loads(out.stdout)
-    after = server_stats(url)
+    after = fake.stats()
     requests = (after["submit"] - before["submit"]) + (after["get"] - before["get"])
     result["requests_per_job"] = requests / n
     if result["ok"] != n:
@@ -149,11 +129,11 @@ def median(runs: list[dict[str, Any]], key: str) -> float:
     return float(statistics.median(float(r[key]) for r in runs))
 
 
-def throughput(url: str, n: int, concurrency: int, pairs: int) -> None:
+def throughput(fake: FakeProcess, n: int, concurrency: int, pairs: int) -> None:
     runs: dict[str, list[dict[str, Any]]] = {"raw": [], "sdk": []}
     for i in range(pairs):
         for side in ("raw", "sdk"):
-            result = measure(side, url, n, concurrency)
+            result = measure(side, fake, n, concurrency)
             runs[side].append(result)
             print(
                 f"pair {i + 1} {side:>3}: {result['jobs_per_s']:8.0f} jobs/s  "
@@ -178,11 +158,11 @@ def throughput(url: str, n: int, concurrency: int, pairs: int) -> None:
         print(f"{label:24}{raw * scale:14.2f}{sdk * scale:14.2f}{sdk / raw:12.3f}{paired:11.3f}")
 
 
-def memory(url: str, concurrency: int, pairs: int, small: int, large: int) -> None:
+def memory(fake: FakeProcess, concurrency: int, pairs: int, small: int, large: int) -> None:
     runs: dict[int, list[dict[str, Any]]] = {small: [], large: []}
     for i in range(pairs):
         for n in (small, large):
-            result = measure("sdk", url, n, concurrency)
+            result = measure("sdk", fake, n, concurrency)
             runs[n].append(result)
             print(
                 f"pair {i + 1} N={n:>7,}: peak RSS {result['peak_rss_mib']:6.1f} MiB  "
@@ -206,15 +186,11 @@ def main() -> None:
     if args.child:
         child(args.child, args.url, args.n, args.concurrency)
         return
-    server, url = start_server()
-    try:
+    with FakeProcess("deepixels") as fake:
         if args.memory:
-            memory(url, args.concurrency, args.pairs, 10_000, 100_000)
+            memory(fake, args.concurrency, args.pairs, 10_000, 100_000)
         else:
-            throughput(url, args.n, args.concurrency, args.pairs)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+            throughput(fake, args.n, args.concurrency, args.pairs)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fanout import ALLOCATOR, start_server
+from fanout import ALLOCATOR
+
+from creative_client.testing import FakeProcess
 
 HERE = Path(__file__).resolve().parent
 
@@ -47,17 +49,14 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
-    server, url = start_server()
-    try:
+    with FakeProcess("deepixels") as fake:
+        url = fake.base_url
         per_job = {}
         for side in (args.side,) if args.side else ("raw", "sdk"):
             base = instructions(side, url, 0, args.concurrency)
             full = instructions(side, url, args.n, args.concurrency)
             per_job[side] = (full - base) / args.n
             print(f"{side:>3}: {per_job[side] / 1e3:8.1f} k instructions/job", flush=True)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     if args.side:
         return
     print(

@@ -19,12 +19,14 @@ from typing import Any
 
 from ._deepixels import FakeDeepixels
 from ._neocu import FakeNeocu
+from ._process import FakeProcess
 from ._server import HTML_PAGE, FakeServer, Faults, RecordedRequest, Reply
 
 __all__ = [
     "HTML_PAGE",
     "FakeDeepixels",
     "FakeNeocu",
+    "FakeProcess",
     "FakeServer",
     "Faults",
     "RecordedRequest",

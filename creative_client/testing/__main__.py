@@ -3,7 +3,9 @@
     python -m creative_client.testing deepixels [--port 0] [--job-duration 0]
 
 Prints ``READY <base_url>`` once it listens, then serves until stdin closes,
-SIGINT or SIGTERM. GET ``<root>/_fake/stats`` returns its counters.
+SIGINT or SIGTERM. GET ``<root>/_fake/stats`` returns its counters, GET
+``<root>/_fake/prompts`` the jobs made per prompt. ``FakeProcess`` drives it from
+a test or a benchmark.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ async def serve(args: argparse.Namespace) -> None:
         port=args.port,
         job_duration=args.job_duration,
         failure_rate=args.failure_rate,
+        hold_submits_after=args.hold_submits_after,
         record=False,
     )
     async with fake:
@@ -46,6 +49,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--job-duration", type=float, default=0.0)
     parser.add_argument("--failure-rate", type=float, default=0.0)
+    parser.add_argument(
+        "--hold-submits-after",
+        type=int,
+        metavar="K",
+        help="hold the answers of submits after the K-th until POST /_fake/release",
+    )
     parser.add_argument(
         "--watch-stdin", action="store_true", help="stop when stdin closes (a parent died)"
     )

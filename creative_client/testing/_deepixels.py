@@ -43,6 +43,7 @@ class FakeDeepixels(FakeServer):
         if problem:
             return await self.send(request, self.error_reply(400, problem))
         job = self.new_job(body, str(body["input"].get("prompt", "")), ambiguous=fault is not None)
+        await self.hold()
         if fault is not None:
             return await self.send(request, fault)
         return await self.send(request, json_reply(200, {"jobId": job.id, "status": "created"}))

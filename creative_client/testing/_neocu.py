@@ -71,6 +71,7 @@ class FakeNeocu(FakeServer):
                 )
             self.balance -= 1
         job = self.new_job(body, body["query"], ambiguous=fault is not None)
+        await self.hold()
         if fault is not None:
             return await self.send(request, fault)
         return await self.send(request, json_reply(200, {"task_id": job.id, "message": "success"}))

@@ -153,7 +153,10 @@ class FakeServer:
     ``[fail]`` or by ``failure_rate``; ``api_key`` (when set) is the only key
     accepted; ``prefix`` is the path the API lives under. ``inject`` queues exact
     answers; ``read_faults`` / ``submit_faults`` add random ones. ``requests``
-    records what arrived (``record=False`` keeps only the counts).
+    records what arrived (``record=False`` keeps only the counts); ``prompts`` counts
+    the jobs made per prompt. ``hold_submits_after=K`` creates the jobs of submits
+    after the K-th but holds their answers until ``release()`` (a client killed then
+    has every one of them in flight).
     """
 
     name: ClassVar[str]
@@ -171,6 +174,7 @@ class FakeServer:
         odd_case: bool = False,
         seed: int = 0,
         record: bool = True,
+        hold_submits_after: int | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -189,6 +193,9 @@ class FakeServer:
         self._seed = seed
         self._seen: collections.Counter[tuple[str, str, bytes]] = collections.Counter()
         self.jobs: dict[str, FakeJob] = {}
+        self.prompts: collections.Counter[str] = collections.Counter()
+        self.hold_submits_after = hold_submits_after
+        self._released = asyncio.Event()
         self.active = 0
         self.peak_active = 0
         self._rng = random.Random(seed)
@@ -206,6 +213,8 @@ class FakeServer:
         self.add_routes(app)
         app.router.add_get("/files/{name}", self._file)
         app.router.add_get("/_fake/stats", self._stats)
+        app.router.add_get("/_fake/prompts", self._prompts)
+        app.router.add_post("/_fake/release", self._release)
         return app
 
     @property
@@ -334,9 +343,20 @@ class FakeServer:
             ambiguous=ambiguous,
         )
         self.jobs[job.id] = job
+        self.prompts[prompt] += 1
         self.active += 1
         self.peak_active = max(self.peak_active, self.active)
         return job
+
+    async def hold(self) -> None:
+        """Hold a submit's answer, if ``hold_submits_after`` says so, until ``release()``."""
+        if self.hold_submits_after is not None and len(self.jobs) > self.hold_submits_after:
+            await self._released.wait()
+
+    def release(self) -> None:
+        """Answer the held submits, and hold no more."""
+        self.hold_submits_after = None
+        self._released.set()
 
     def phase(self, job: FakeJob) -> Literal["queued", "running", "completed", "failed"]:
         elapsed = time.monotonic() - job.created
@@ -392,6 +412,13 @@ class FakeServer:
 
     async def _stats(self, request: web.Request) -> web.Response:
         return web.json_response(self.stats())
+
+    async def _prompts(self, request: web.Request) -> web.Response:
+        return web.json_response(dict(self.prompts))
+
+    async def _release(self, request: web.Request) -> web.Response:
+        self.release()
+        return web.json_response({"released": True})
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         """An output file: no key needed (like a CDN); scripted replies and read faults apply."""
