@@ -1,0 +1,487 @@
+"""``creative batch``: run a JSONL file of requests, journaled, resumable, with progress."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+import attrs
+
+from .._client import CreativeClient
+from .._download import safe_stem
+from .._fanout import bounded_map
+from .._models import Job, JobStatus
+from ..errors import CreativeError, SubmissionUncertainError
+from ._inputs import Entry, Inputs, Problem
+from ._journal import FINISHED, Journal, Row, State
+from ._progress import Counts, Display
+
+#: Exit statuses of ``creative batch`` (also in ``creative batch --help`` and the README).
+EXIT_OK = 0  # every job succeeded
+EXIT_INCOMPLETE = 1  # the batch ran to its end, but not every job succeeded
+EXIT_USAGE = 2  # nothing ran: bad arguments, configuration, input (--strict) or journal
+# 128 + the signal's number (130 for Ctrl-C): stopped by a signal; run it again to resume.
+
+
+class UsageError(Exception):
+    """Something the user must fix before the batch can run (exit status 2)."""
+
+
+@attrs.frozen(kw_only=True)
+class BatchOptions:
+    source: Path
+    out: Path
+    journal: Path
+    concurrency: int
+    download: Path | None = None
+    max_download: int
+    resubmit_uncertain: bool = False
+    force: bool = False
+    strict: bool = False
+    progress: str = "lines"  # "bar", "lines" or "none"
+    progress_every: float = 10.0
+
+
+class Batch:
+    """One run of a batch: set up the journal, run what is left, write the output."""
+
+    def __init__(
+        self,
+        options: BatchOptions,
+        inputs: Inputs,
+        make_client: Callable[[], CreativeClient],
+        stderr: TextIO,
+    ) -> None:
+        self.options = options
+        self.inputs = inputs
+        self._make_client = make_client
+        self._stderr = stderr
+        self.problems = list(inputs.problems)
+        self.counts = Counts(total=0)
+        self.download_failures = 0
+        self.journal: Journal | None = None
+        self.client: CreativeClient | None = None
+        self._display: Display | None = None
+        self._stopping = False
+        self._signal: int | None = None
+        self._interruptible: set[asyncio.Task[Any]] = set()
+        self._main: asyncio.Task[Any] | None = None
+        self._names: dict[str, str] = {}
+
+    # -- the run ---------------------------------------------------------------------
+
+    async def run(self) -> int:
+        async with self._make_client() as client:
+            self.client = client
+            entries = self._validated(client)
+            self._report_problems()
+            if self.problems and self.options.strict:
+                self._say(f"creative: {len(self.problems)} bad input line(s); nothing was run")
+                return EXIT_USAGE
+            journal = self.journal = await asyncio.to_thread(self._open_journal, entries)
+            try:
+                try:
+                    interrupted = await self._run(await asyncio.to_thread(self._plan, entries))
+                finally:
+                    await journal.stop()
+                rows = {row.key: row for row in await asyncio.to_thread(list, journal.rows())}
+            finally:
+                journal.close()
+        await asyncio.to_thread(self._write_out, entries, rows)
+        return self._summary(rows, interrupted)
+
+    def _validated(self, client: CreativeClient) -> list[Entry]:
+        """The entries the provider can take; the others become problems, before any request."""
+        good: list[Entry] = []
+        for entry in self.inputs.entries:
+            try:
+                client._provider.validate(entry.request, client.model)
+            except CreativeError as exc:
+                self.problems.append(Problem(entry.line, exc.message, entry.key))
+            else:
+                good.append(entry)
+        self.problems.sort(key=lambda p: p.line)
+        return good
+
+    def _open_journal(self, entries: list[Entry]) -> Journal:
+        assert self.client is not None
+        journal = Journal(self.options.journal)
+        try:
+            meta = journal.meta()
+            provider = meta.get("provider")
+            if provider is not None and provider != self.client.provider:
+                raise UsageError(
+                    f"the journal {str(self.options.journal)!r} belongs to a batch on "
+                    f"{provider}, not {self.client.provider}; give this run its own --out"
+                )
+            digest = meta.get("input_sha256")
+            if digest is not None and digest != self.inputs.digest:
+                if not self.options.force:
+                    raise UsageError(
+                        f"{str(self.options.source)!r} has changed since the journal "
+                        f"{str(self.options.journal)!r} was made. Rows already submitted keep "
+                        "their state by id; run with --force to go on with the new file, "
+                        "or give this run its own --out"
+                    )
+                self._say(
+                    "creative: the input changed since the journal was made; going on (--force)"
+                )
+            journal.set_meta(provider=self.client.provider, input_sha256=self.inputs.digest)
+            journal.add((entry.key, entry.line) for entry in entries)
+            lost = journal.move(
+                "submitting",
+                "uncertain",
+                error_type=SubmissionUncertainError.__name__,
+                error="the run stopped while this submit was in flight; it may or may not "
+                "have created a job",
+            )
+            if lost:
+                self._say(
+                    f"creative: {lost} submit(s) were in flight when an earlier run stopped; "
+                    "they are marked uncertain"
+                )
+            if self.options.resubmit_uncertain:
+                again = journal.move("uncertain", "pending", error_type=None, error=None)
+                if again:
+                    self._say(
+                        f"creative: resubmitting {again} uncertain job(s) (--resubmit-uncertain);"
+                        " each may cost a second generation"
+                    )
+        except BaseException:
+            journal.close()
+            raise
+        return journal
+
+    def _plan(self, entries: list[Entry]) -> list[tuple[Entry, Row]]:
+        """What this run must do, in input order; counts what earlier runs finished."""
+        assert self.journal is not None
+        rows = {row.key: row for row in self.journal.rows()}
+        self._names = _file_names(entries)
+        work: list[tuple[Entry, Row]] = []
+        counts = self.counts
+        counts.total = len(entries)
+        for entry in entries:
+            row = rows[entry.key]
+            if self._needs_download(row):
+                work.append((entry, row))
+            elif row.state in FINISHED:
+                self._count(row)
+            else:
+                work.append((entry, row))
+        counts.earlier = counts.done
+        counts.started_at = time.monotonic()
+        return work
+
+    async def _run(self, work: list[tuple[Entry, Row]]) -> bool:
+        """Run the work; True when a signal stopped it."""
+        assert self.client is not None and self.journal is not None
+        opts = self.options
+        self._display = Display(self.counts, self._stderr, opts.progress, every=opts.progress_every)
+        loop = asyncio.get_running_loop()
+        self._main = asyncio.current_task()
+        handled = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self._on_signal, sig)
+                handled.append(sig)
+        self.journal.start()
+        self._display.start()
+        try:
+            batch = bounded_map(self._feed(work), self._one, opts.concurrency, self.client._live)
+            async with contextlib.aclosing(batch) as stream:
+                async for _ in stream:
+                    pass
+        except asyncio.CancelledError:
+            if self._signal is None:
+                raise
+            current = asyncio.current_task()
+            assert current is not None
+            current.uncancel()
+        finally:
+            for sig in handled:
+                loop.remove_signal_handler(sig)
+            await self._display.stop()
+        return self._signal is not None
+
+    def _feed(self, work: list[tuple[Entry, Row]]) -> Iterator[tuple[Entry, Row]]:
+        for item in work:
+            if self._stopping:
+                return
+            yield item
+
+    def _on_signal(self, sig: int) -> None:
+        if self._signal is None:
+            self._signal = sig
+            self._stopping = True
+            in_flight = len(self.client._live) if self.client is not None else 0
+            self._say(
+                f"\ncreative: stopping ({signal.Signals(sig).name}): no new submits; "
+                f"finishing the submits in flight ({in_flight} jobs open) so their ids are "
+                "journaled. Press Ctrl-C again to abandon them (they would be uncertain)."
+            )
+            for task in list(self._interruptible):
+                task.cancel()
+        elif self._main is not None:
+            self._say("creative: abandoning the submits in flight")
+            self._main.cancel()
+
+    # -- one row -----------------------------------------------------------------------
+
+    async def _one(self, _index: int, item: tuple[Entry, Row]) -> None:
+        entry, row = item
+        client, journal = self.client, self.journal
+        assert client is not None and journal is not None
+        job: Job | str | None = row.job_id
+        if row.state == "pending":
+            if self._stopping:
+                return
+            sending = attrs.evolve(row, state="submitting")
+            try:
+                await journal.write_durably(sending)
+            except asyncio.CancelledError:
+                journal.write(row)  # nothing was sent
+                raise
+            if self._stopping:
+                journal.write(row)
+                return
+            try:
+                job = await client.submit(entry.request)
+            except asyncio.CancelledError:
+                journal.write(
+                    attrs.evolve(
+                        row,
+                        state="uncertain",
+                        error_type=SubmissionUncertainError.__name__,
+                        error="interrupted while the submit was in flight; it may or may not "
+                        "have created a job",
+                    )
+                )
+                raise
+            except SubmissionUncertainError as exc:
+                self._finish(_failed(row, exc, state="uncertain"))
+                return
+            except CreativeError as exc:
+                self._finish(_failed(row, exc))
+                return
+            row = attrs.evolve(row, state="submitted", job_id=job.id)
+            journal.write(row)
+            if self._stopping:
+                return
+        assert job is not None
+        if row.state == "submitted":
+            finished = await self._interruptible_call(self._wait, row, job)
+            if finished is None:
+                return
+            row, job = finished
+            journal.write(row)
+        if self._needs_download(row):
+            saved = await self._interruptible_call(self._download, row, job)
+            if saved is not None:
+                row = saved
+                journal.write(row)
+        self._count(row)
+
+    async def _interruptible_call(self, call: Callable[..., Any], *args: Any) -> Any:
+        """``await call(*args)``; None if a first Ctrl-C stopped it (the row stays as it is)."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._interruptible.add(task)
+        try:
+            if self._stopping:
+                return None
+            return await call(*args)
+        except asyncio.CancelledError:
+            if self._stopping and self._signal is not None and not self._main_cancelled():
+                task.uncancel()
+                return None
+            raise
+        finally:
+            self._interruptible.discard(task)
+
+    def _main_cancelled(self) -> bool:
+        return self._main is not None and self._main.cancelling() > 0
+
+    async def _wait(self, row: Row, job: Job | str) -> tuple[Row, Job | str]:
+        assert self.client is not None
+        try:
+            done = await self.client.wait(job)
+        except CreativeError as exc:
+            return _failed(row, exc), job
+        if done.status is JobStatus.SUCCEEDED:
+            outputs = tuple(asset.url for asset in done.outputs)
+            return attrs.evolve(
+                row, state="succeeded", outputs=outputs, error_type=None, error=None
+            ), done
+        message = done.error or "the job failed"
+        return attrs.evolve(row, state="failed", error_type="JobFailedError", error=message), done
+
+    async def _download(self, row: Row, job: Job | str) -> Row:
+        assert self.client is not None and self.options.download is not None
+        try:
+            if not isinstance(job, Job):  # a finished job of an earlier run: read its URLs
+                job = await self.client.get(job)
+            paths = await self.client.download(
+                job,
+                self.options.download,
+                name=self._names[row.key],
+                max_size=self.options.max_download,
+            )
+        except CreativeError as exc:
+            self.download_failures += 1
+            return attrs.evolve(
+                row, error_type=type(exc).__name__, error=f"download failed: {exc.message}"
+            )
+        return attrs.evolve(row, files=tuple(str(p) for p in paths), error_type=None, error=None)
+
+    def _needs_download(self, row: Row) -> bool:
+        return (
+            self.options.download is not None
+            and row.state == "succeeded"
+            and bool(row.outputs)
+            and not row.files
+        )
+
+    def _finish(self, row: Row) -> None:
+        assert self.journal is not None
+        self.journal.write(row)
+        self._count(row)
+
+    def _count(self, row: Row) -> None:
+        if row.state == "succeeded":
+            self.counts.succeeded += 1
+        elif row.state == "failed":
+            self.counts.failed += 1
+        elif row.state == "uncertain":
+            self.counts.uncertain += 1
+
+    # -- the end -------------------------------------------------------------------------
+
+    def _write_out(self, entries: list[Entry], rows: dict[str, Row]) -> None:
+        """OUT.jsonl, one line per input id in input order, replaced in one step."""
+        assert self.client is not None
+        provider = self.client.provider
+        lines: list[tuple[int, str]] = []
+        for entry in entries:
+            row = rows[entry.key]
+            error = None
+            if row.error_type is not None:
+                error = {"type": row.error_type, "message": row.error or ""}
+            document = {
+                "id": json.loads(entry.key),
+                "status": row.state,
+                "job_id": row.job_id,
+                "provider": provider,
+                "outputs": list(row.outputs),
+                "files": list(row.files),
+                "error": error,
+            }
+            lines.append((entry.line, json.dumps(document, ensure_ascii=False)))
+        for problem in self.problems:
+            if problem.key is None:
+                continue
+            document = {
+                "id": json.loads(problem.key),
+                "status": "invalid",
+                "job_id": None,
+                "provider": provider,
+                "outputs": [],
+                "files": [],
+                "error": {"type": "InvalidRequestError", "message": problem.message},
+            }
+            lines.append((problem.line, json.dumps(document, ensure_ascii=False)))
+        lines.sort()
+        write_atomically(self.options.out, "".join(text + "\n" for _, text in lines))
+
+    def _summary(self, rows: dict[str, Row], interrupted: bool) -> int:
+        counts = self.counts
+        elapsed = time.monotonic() - counts.started_at
+        ran = counts.done - counts.earlier
+        self._say(
+            f"creative: {counts.done} of {counts.total} jobs done: {counts.describe()}"
+            + (f"; {len(self.problems)} input line(s) rejected" if self.problems else "")
+            + (f"; {self.download_failures} download(s) failed" if self.download_failures else "")
+            + (f" ({ran} in this run, {elapsed:.1f}s)" if ran else "")
+        )
+        self._say(f"creative: results in {self.options.out}")
+        if counts.uncertain:
+            self._say(
+                f"creative: {counts.uncertain} submit(s) are uncertain: each may or may not have "
+                "created (and been charged for) a job, so none was sent again. Run the same "
+                "command with --resubmit-uncertain to send them again."
+            )
+        if interrupted:
+            waiting = sum(1 for row in rows.values() if row.state == "submitted")
+            self._say(
+                f"creative: interrupted. {waiting} submitted job(s) are in the journal "
+                f"({self.options.journal}) and will be picked up by their ids; "
+                "run the same command again to resume."
+            )
+            assert self._signal is not None
+            return 128 + self._signal
+        complete = counts.succeeded == counts.total
+        if complete and not self.problems and not self.download_failures:
+            return EXIT_OK
+        return EXIT_INCOMPLETE
+
+    def _report_problems(self) -> None:
+        for problem in self.problems:
+            self._say(f"{self.options.source}:{problem.line}: {problem.message}")
+
+    def _say(self, message: str) -> None:
+        if self._display is not None:
+            self._display.say(message)
+        elif self.options.progress != "none":
+            print(message, file=self._stderr, flush=True)
+
+
+def _failed(row: Row, exc: CreativeError, *, state: State = "failed") -> Row:
+    return attrs.evolve(row, state=state, error_type=type(exc).__name__, error=exc.message)
+
+
+def _file_names(entries: list[Entry]) -> dict[str, str]:
+    """A file-name stem per id: the id made safe, with a short hash where two would clash."""
+    stems: dict[str, list[str]] = {}
+    for entry in entries:
+        ident = json.loads(entry.key)
+        stems.setdefault(safe_stem(str(ident)), []).append(entry.key)
+    names: dict[str, str] = {}
+    for stem, keys in stems.items():
+        for key in keys:
+            if len(keys) == 1:
+                names[key] = stem
+            else:
+                names[key] = f"{stem}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+    return names
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder, synced and
+    renamed into place: a reader sees the old file or the new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def stderr_mode(quiet: bool, stream: TextIO = sys.stderr) -> str:
+    if quiet:
+        return "none"
+    return "bar" if stream.isatty() else "lines"

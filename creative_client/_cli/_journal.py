@@ -1,0 +1,266 @@
+"""The batch journal: one SQLite row per input id, so a batch survives a crash or Ctrl-C
+without paying twice.
+
+A row is ``pending`` until its submit is about to leave, ``submitting`` (committed
+*before* the POST is sent), ``submitted`` with the job id the provider answered, then
+``succeeded``, ``failed`` or ``uncertain`` (a submit whose outcome is unknown).
+
+While a batch runs, every write goes through one thread of its own that commits what
+has queued up in one transaction (a group commit): the event loop only queues, and a
+submit awaits only the commit of its own ``submitting`` row. The database is in WAL
+mode with ``synchronous=FULL`` (a commit is on disk when it returns) and
+``locking_mode=EXCLUSIVE``, so a second run on the same journal is refused rather than
+allowed to submit the same rows again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Literal
+
+import attrs
+
+State = Literal["pending", "submitting", "submitted", "succeeded", "failed", "uncertain"]
+#: Rows that need nothing more (a failed row is final: its job failed, or the submit was
+#: refused, or waiting for it gave up).
+FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "uncertain"})
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rows (
+    id TEXT PRIMARY KEY,            -- the input line's id, as JSON
+    line INTEGER NOT NULL,          -- its line number in the input (1-based)
+    state TEXT NOT NULL CHECK (state IN
+        ('pending', 'submitting', 'submitted', 'succeeded', 'failed', 'uncertain')),
+    job_id TEXT,
+    outputs TEXT NOT NULL DEFAULT '[]',   -- JSON list of URLs
+    files TEXT NOT NULL DEFAULT '[]',     -- JSON list of paths
+    error_type TEXT,
+    error TEXT
+);
+"""
+_VERSION = "1"
+_UPDATE = (
+    "UPDATE rows SET state = ?, job_id = ?, outputs = ?, files = ?, error_type = ?, error = ?"
+    " WHERE id = ?"
+)
+
+
+class JournalError(Exception):
+    """The journal cannot be used: locked by another run, unreadable, or a write failed."""
+
+
+@attrs.frozen(kw_only=True)
+class Row:
+    """One input id's state."""
+
+    key: str
+    line: int
+    state: State = "pending"
+    job_id: str | None = None
+    outputs: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    error_type: str | None = None
+    error: str | None = None
+
+    def params(self) -> tuple[object, ...]:
+        return (
+            self.state,
+            self.job_id,
+            json.dumps(self.outputs),
+            json.dumps(self.files),
+            self.error_type,
+            self.error,
+            self.key,
+        )
+
+
+class Journal:
+    """The journal at ``path``, opened (and created if need be) for one run.
+
+    Setting up (``begin``, ``rows``, ``update_many``) is synchronous, before the batch
+    starts; while it runs, ``write`` queues a row and ``write_durably`` waits for its
+    commit. ``close`` commits what is queued and releases the file.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self._db = sqlite3.connect(
+                self.path, timeout=0.0, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot open the journal {str(self.path)!r}: {exc}") from None
+        try:
+            self._db.execute("PRAGMA locking_mode = EXCLUSIVE")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
+            # The first write takes the exclusive lock, held until close().
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executescript(_SCHEMA)  # commits
+        except sqlite3.OperationalError as exc:
+            self._db.close()
+            if "locked" in str(exc):
+                raise JournalError(
+                    f"the journal {str(self.path)!r} is in use by another run"
+                ) from None
+            raise JournalError(f"cannot use the journal {str(self.path)!r}: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise JournalError(f"{str(self.path)!r} is not a journal: {exc}") from None
+        self._writer: _Writer | None = None
+
+    # -- before the batch ------------------------------------------------------------
+
+    def meta(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+
+    def set_meta(self, **values: str) -> None:
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [("version", _VERSION), *values.items()],
+            )
+
+    def add(self, entries: Iterable[tuple[str, int]]) -> None:
+        """Add ``(key, line)`` rows as pending; keys already there keep their state."""
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO rows (id, line, state) VALUES (?, ?, 'pending')"
+                " ON CONFLICT (id) DO UPDATE SET line = excluded.line",
+                entries,
+            )
+
+    def move(self, old: State, new: State, *, error_type: str | None, error: str | None) -> int:
+        """Move every row in state ``old`` to ``new``; how many moved."""
+        with self._transaction():
+            cursor = self._db.execute(
+                "UPDATE rows SET state = ?, error_type = ?, error = ? WHERE state = ?",
+                (new, error_type, error, old),
+            )
+        return cursor.rowcount
+
+    def rows(self) -> Iterator[Row]:
+        for key, line, state, job_id, outputs, files, error_type, error in self._db.execute(
+            "SELECT id, line, state, job_id, outputs, files, error_type, error FROM rows"
+        ):
+            yield Row(
+                key=key,
+                line=line,
+                state=state,
+                job_id=job_id,
+                outputs=tuple(json.loads(outputs)),
+                files=tuple(json.loads(files)),
+                error_type=error_type,
+                error=error,
+            )
+
+    # -- while the batch runs ----------------------------------------------------------
+
+    def start(self) -> None:
+        """Hand the database to the writer thread; call from the running loop."""
+        self._writer = _Writer(self._db, asyncio.get_running_loop())
+        self._writer.start()
+
+    def write(self, row: Row) -> None:
+        """Queue ``row``'s new state; it is committed with the next group."""
+        assert self._writer is not None
+        self._writer.put(row.params(), None)
+
+    async def write_durably(self, row: Row) -> None:
+        """Queue ``row``'s new state and return once it is committed (``JournalError``
+        if it could not be)."""
+        assert self._writer is not None
+        done = asyncio.get_running_loop().create_future()
+        self._writer.put(row.params(), done)
+        await done
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is committed."""
+        if self._writer is not None:
+            done = asyncio.get_running_loop().create_future()
+            self._writer.put(None, done)
+            await done
+
+    async def stop(self) -> None:
+        """Commit what is queued and take the database back from the writer thread."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.put(None, None, last=True)
+            await asyncio.to_thread(writer.join)
+            if writer.failure is not None:
+                raise JournalError(f"writing the journal failed: {writer.failure}")
+
+    def close(self) -> None:
+        """Release the file (and its lock). Call after ``stop``."""
+        assert self._writer is None, "stop() the writer first"
+        self._db.close()
+
+    def _transaction(self) -> sqlite3.Connection:
+        # With isolation_level=None the connection is in autocommit mode; "with" on it
+        # does not begin a transaction, so begin one here.
+        self._db.execute("BEGIN IMMEDIATE")
+        return self._db
+
+
+class _Writer(threading.Thread):
+    """Commits queued row states in groups, off the event loop."""
+
+    def __init__(self, db: sqlite3.Connection, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(name="creative-journal", daemon=True)
+        self._db = db
+        self._loop = loop
+        self._queue: queue.SimpleQueue[
+            tuple[tuple[object, ...] | None, asyncio.Future[None] | None, bool]
+        ] = queue.SimpleQueue()
+        self.failure: sqlite3.Error | None = None
+
+    def put(
+        self,
+        params: tuple[object, ...] | None,
+        done: asyncio.Future[None] | None,
+        *,
+        last: bool = False,
+    ) -> None:
+        self._queue.put((params, done, last))
+
+    def run(self) -> None:
+        last = False
+        while not last:
+            group = [self._queue.get()]
+            while len(group) < 10_000:
+                try:
+                    group.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            rows = [params for params, _, _ in group if params is not None]
+            waiters = [done for _, done, _ in group if done is not None]
+            last = any(stop for _, _, stop in group)
+            if rows and self.failure is None:
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    self._db.executemany(_UPDATE, rows)
+                    self._db.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    self.failure = exc
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+            if waiters:
+                self._loop.call_soon_threadsafe(_settle, waiters, self.failure)
+
+
+def _settle(waiters: list[asyncio.Future[None]], failure: sqlite3.Error | None) -> None:
+    for done in waiters:
+        if done.done():  # its writer was cancelled; the write went in all the same
+            continue
+        if failure is None:
+            done.set_result(None)
+        else:
+            done.set_exception(JournalError(f"writing the journal failed: {failure}"))

@@ -1,0 +1,106 @@
+"""A batch's progress on stderr: a tqdm bar on a terminal, plain lines otherwise, or none.
+
+The jobs only bump counters; a task of its own redraws a few times a second, so the
+display costs nothing per job however fast they finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any, TextIO
+
+import attrs
+from tqdm import tqdm
+
+
+@attrs.define
+class Counts:
+    total: int
+    succeeded: int = 0
+    failed: int = 0
+    uncertain: int = 0
+    started_at: float = attrs.field(factory=time.monotonic)
+    #: Finished before this run (resumed from the journal); not part of the rate.
+    earlier: int = 0
+
+    @property
+    def done(self) -> int:
+        return self.succeeded + self.failed + self.uncertain
+
+    def describe(self) -> str:
+        return f"{self.succeeded} succeeded, {self.failed} failed, {self.uncertain} uncertain"
+
+
+class Display:
+    """Shows ``counts`` on ``stream`` while running, in ``mode`` "bar", "lines" or "none"."""
+
+    def __init__(self, counts: Counts, stream: TextIO, mode: str, *, every: float) -> None:
+        self.counts = counts
+        self._stream = stream
+        self._mode = mode
+        self._every = every
+        self._bar: tqdm[Any] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._mode == "bar":
+            self._bar = bar = tqdm(
+                total=self.counts.total,
+                initial=self.counts.done,
+                file=self._stream,
+                unit="job",
+                dynamic_ncols=True,
+                mininterval=0.1,
+                smoothing=0.1,
+            )
+            bar.set_postfix_str(self.counts.describe(), refresh=True)
+        if self._mode != "none":
+            self._task = asyncio.create_task(self._tick())
+
+    def say(self, message: str) -> None:
+        """A line for the user that does not break the bar."""
+        if self._mode == "none":
+            return
+        if self._bar is not None:
+            self._bar.write(message, file=self._stream)
+        else:
+            print(message, file=self._stream, flush=True)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._draw()
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    async def _tick(self) -> None:
+        period = 0.2 if self._bar is not None else self._every
+        if self._bar is None:
+            self._draw()
+        while True:
+            await asyncio.sleep(period)
+            self._draw()
+
+    def _draw(self) -> None:
+        counts = self.counts
+        if self._bar is not None:
+            self._bar.update(counts.done - self._bar.n)
+            self._bar.set_postfix_str(counts.describe(), refresh=True)
+        elif self._mode == "lines":
+            elapsed = time.monotonic() - counts.started_at
+            this_run = counts.done - counts.earlier
+            rate = this_run / elapsed if elapsed > 0 else 0.0
+            left = counts.total - counts.done
+            eta = f", ETA {left / rate:.0f}s" if rate > 0 and left else ""
+            print(
+                f"creative: {counts.done}/{counts.total} done ({counts.describe()}), "
+                f"{rate:.1f} jobs/s{eta}",
+                file=self._stream,
+                flush=True,
+            )
