@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from creative_client.testing import FakeProcess
@@ -69,11 +70,17 @@ async def run_sdk(url: str, n: int, concurrency: int) -> int:
     return ok
 
 
-def child(side: str, url: str, n: int, concurrency: int) -> None:
-    runner = run_raw if side == "raw" else run_sdk
+RUNNERS: dict[str, Callable[[str, int, int], int]] = {
+    "raw": lambda url, n, concurrency: asyncio.run(run_raw(url, n, concurrency)),
+    "sdk": lambda url, n, concurrency: asyncio.run(run_sdk(url, n, concurrency)),
+}
+
+
+def child(run: Callable[[str, int, int], int], url: str, n: int, concurrency: int) -> None:
+    """Time one run in this process; print its figures as JSON."""
     usage0 = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
-    ok = asyncio.run(runner(url, n, concurrency))
+    ok = run(url, n, concurrency)
     elapsed = time.perf_counter() - start
     usage1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
@@ -93,13 +100,16 @@ def child(side: str, url: str, n: int, concurrency: int) -> None:
 # -- the driver ---------------------------------------------------------------------------
 
 
-def measure(side: str, fake: FakeProcess, n: int, concurrency: int) -> dict[str, Any]:
+def measure(
+    side: str, fake: FakeProcess, n: int, concurrency: int, script: str = __file__
+) -> dict[str, Any]:
+    """Run ``script --child side`` in a fresh process; its figures, with requests/job."""
     url = fake.base_url
     before = fake.stats()
     out = subprocess.run(
         [
             sys.executable,
-            __file__,
+            script,
             "--child",
             side,
             "--url",
@@ -184,7 +194,7 @@ def main() -> None:
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.url, args.n, args.concurrency)
+        child(RUNNERS[args.child], args.url, args.n, args.concurrency)
         return
     with FakeProcess("deepixels") as fake:
         if args.memory:

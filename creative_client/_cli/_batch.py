@@ -94,7 +94,7 @@ class Batch:
                     interrupted = await self._run(await asyncio.to_thread(self._plan, entries))
                 finally:
                     await journal.stop()
-                rows = {row.key: row for row in await asyncio.to_thread(list, journal.rows())}
+                rows = journal.current
             finally:
                 journal.close()
         await asyncio.to_thread(self._write_out, entries, rows)
@@ -165,7 +165,7 @@ class Batch:
     def _plan(self, entries: list[Entry]) -> list[tuple[Entry, Row]]:
         """What this run must do, in input order; counts what earlier runs finished."""
         assert self.journal is not None
-        rows = {row.key: row for row in self.journal.rows()}
+        rows = self.journal.load()
         self._names = _file_names(entries)
         work: list[tuple[Entry, Row]] = []
         counts = self.counts
@@ -245,7 +245,7 @@ class Batch:
         if row.state == "pending":
             if self._stopping:
                 return
-            sending = attrs.evolve(row, state="submitting")
+            sending = row.moved("submitting")
             try:
                 await journal.write_durably(sending)
             except asyncio.CancelledError:
@@ -258,12 +258,13 @@ class Batch:
                 job = await client.submit(entry.request)
             except asyncio.CancelledError:
                 journal.write(
-                    attrs.evolve(
-                        row,
-                        state="uncertain",
-                        error_type=SubmissionUncertainError.__name__,
-                        error="interrupted while the submit was in flight; it may or may not "
-                        "have created a job",
+                    row.moved(
+                        "uncertain",
+                        error=(
+                            SubmissionUncertainError.__name__,
+                            "interrupted while the submit was in flight; it may or may not "
+                            "have created a job",
+                        ),
                     )
                 )
                 raise
@@ -273,7 +274,7 @@ class Batch:
             except CreativeError as exc:
                 self._finish(_failed(row, exc))
                 return
-            row = attrs.evolve(row, state="submitted", job_id=job.id)
+            row = row.moved("submitted", job_id=job.id)
             journal.write(row)
             if self._stopping:
                 return
@@ -319,11 +320,9 @@ class Batch:
             return _failed(row, exc), job
         if done.status is JobStatus.SUCCEEDED:
             outputs = tuple(asset.url for asset in done.outputs)
-            return attrs.evolve(
-                row, state="succeeded", outputs=outputs, error_type=None, error=None
-            ), done
-        message = done.error or "the job failed"
-        return attrs.evolve(row, state="failed", error_type="JobFailedError", error=message), done
+            return row.moved("succeeded", outputs=outputs), done
+        error = ("JobFailedError", done.error or "the job failed")
+        return row.moved("failed", error=error), done
 
     async def _download(self, row: Row, job: Job | str) -> Row:
         assert self.client is not None and self.options.download is not None
@@ -338,10 +337,10 @@ class Batch:
             )
         except CreativeError as exc:
             self.download_failures += 1
-            return attrs.evolve(
-                row, error_type=type(exc).__name__, error=f"download failed: {exc.message}"
+            return row.moved(
+                row.state, error=(type(exc).__name__, f"download failed: {exc.message}")
             )
-        return attrs.evolve(row, files=tuple(str(p) for p in paths), error_type=None, error=None)
+        return row.moved(row.state, files=tuple(str(p) for p in paths))
 
     def _needs_download(self, row: Row) -> bool:
         return (
@@ -445,7 +444,7 @@ class Batch:
 
 
 def _failed(row: Row, exc: CreativeError, *, state: State = "failed") -> Row:
-    return attrs.evolve(row, state=state, error_type=type(exc).__name__, error=exc.message)
+    return row.moved(state, error=(type(exc).__name__, exc.message))
 
 
 def _file_names(entries: list[Entry]) -> dict[str, str]:

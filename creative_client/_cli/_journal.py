@@ -6,8 +6,9 @@ A row is ``pending`` until its submit is about to leave, ``submitting`` (committ
 ``succeeded``, ``failed`` or ``uncertain`` (a submit whose outcome is unknown).
 
 While a batch runs, every write goes through one thread of its own that commits what
-has queued up in one transaction (a group commit): the event loop only queues, and a
-submit awaits only the commit of its own ``submitting`` row. The database is in WAL
+has queued up in one transaction and one statement (a group commit, at most one per
+``GROUP_WINDOW``): the event loop only queues, and a submit awaits only the commit of
+its own ``submitting`` row. The database is in WAL
 mode with ``synchronous=FULL`` (a commit is on disk when it returns) and
 ``locking_mode=EXCLUSIVE``, so a second run on the same journal is refused rather than
 allowed to submit the same rows again.
@@ -20,6 +21,7 @@ import json
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Literal
@@ -46,10 +48,28 @@ CREATE TABLE IF NOT EXISTS rows (
 );
 """
 _VERSION = "1"
-_UPDATE = (
+#: A group of row states in one statement: the group is one JSON parameter, a list of
+#: [state, job_id, outputs, files, error_type, error, id] (one bind and one step for the
+#: lot, where executemany would take the GIL back and forth for every row).
+_UPDATE_GROUP = """
+UPDATE rows SET
+    state = json_extract(new.value, '$[0]'),
+    job_id = json_extract(new.value, '$[1]'),
+    outputs = json_extract(new.value, '$[2]'),
+    files = json_extract(new.value, '$[3]'),
+    error_type = json_extract(new.value, '$[4]'),
+    error = json_extract(new.value, '$[5]')
+FROM json_each(?) AS new
+WHERE rows.id = json_extract(new.value, '$[6]')
+"""
+_UPDATE_ONE = (
     "UPDATE rows SET state = ?, job_id = ?, outputs = ?, files = ?, error_type = ?, error = ?"
     " WHERE id = ?"
 )
+#: The shortest time between two commits while a batch runs (seconds).
+GROUP_WINDOW = 0.02
+#: UPDATE ... FROM came with SQLite 3.33; older ones take the rows one at a time.
+GROUPED = sqlite3.sqlite_version_info >= (3, 33, 0)
 
 
 class JournalError(Exception):
@@ -69,12 +89,34 @@ class Row:
     error_type: str | None = None
     error: str | None = None
 
-    def params(self) -> tuple[object, ...]:
+    def moved(
+        self,
+        state: State,
+        *,
+        job_id: str | None = None,
+        outputs: tuple[str, ...] | None = None,
+        files: tuple[str, ...] | None = None,
+        error: tuple[str, str] | None = None,
+    ) -> Row:
+        """This row in ``state``: the job id, outputs and files kept unless given, the
+        error (type, message) replaced (by none unless given)."""
+        return Row(
+            key=self.key,
+            line=self.line,
+            state=state,
+            job_id=self.job_id if job_id is None else job_id,
+            outputs=self.outputs if outputs is None else outputs,
+            files=self.files if files is None else files,
+            error_type=None if error is None else error[0],
+            error=None if error is None else error[1],
+        )
+
+    def values(self) -> tuple[object, ...]:
         return (
             self.state,
             self.job_id,
-            json.dumps(self.outputs),
-            json.dumps(self.files),
+            self.outputs,
+            self.files,
             self.error_type,
             self.error,
             self.key,
@@ -115,6 +157,8 @@ class Journal:
             self._db.close()
             raise JournalError(f"{str(self.path)!r} is not a journal: {exc}") from None
         self._writer: _Writer | None = None
+        #: Every row's latest state, as read by ``load`` and written since.
+        self.current: dict[str, Row] = {}
 
     # -- before the batch ------------------------------------------------------------
 
@@ -147,7 +191,12 @@ class Journal:
             )
         return cursor.rowcount
 
-    def rows(self) -> Iterator[Row]:
+    def load(self) -> dict[str, Row]:
+        """Read every row; ``current`` from now on."""
+        self.current = {row.key: row for row in self._rows()}
+        return self.current
+
+    def _rows(self) -> Iterator[Row]:
         for key, line, state, job_id, outputs, files, error_type, error in self._db.execute(
             "SELECT id, line, state, job_id, outputs, files, error_type, error FROM rows"
         ):
@@ -156,8 +205,8 @@ class Journal:
                 line=line,
                 state=state,
                 job_id=job_id,
-                outputs=tuple(json.loads(outputs)),
-                files=tuple(json.loads(files)),
+                outputs=_strings(outputs),
+                files=_strings(files),
                 error_type=error_type,
                 error=error,
             )
@@ -172,14 +221,16 @@ class Journal:
     def write(self, row: Row) -> None:
         """Queue ``row``'s new state; it is committed with the next group."""
         assert self._writer is not None
-        self._writer.put(row.params(), None)
+        self.current[row.key] = row
+        self._writer.put(row, None)
 
     async def write_durably(self, row: Row) -> None:
         """Queue ``row``'s new state and return once it is committed (``JournalError``
         if it could not be)."""
         assert self._writer is not None
         done = asyncio.get_running_loop().create_future()
-        self._writer.put(row.params(), done)
+        self.current[row.key] = row
+        self._writer.put(row, done)
         await done
 
     async def flush(self) -> None:
@@ -213,40 +264,47 @@ class Journal:
 class _Writer(threading.Thread):
     """Commits queued row states in groups, off the event loop."""
 
-    def __init__(self, db: sqlite3.Connection, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, db: sqlite3.Connection, loop: asyncio.AbstractEventLoop, *, grouped: bool = GROUPED
+    ) -> None:
         super().__init__(name="creative-journal", daemon=True)
         self._db = db
         self._loop = loop
-        self._queue: queue.SimpleQueue[
-            tuple[tuple[object, ...] | None, asyncio.Future[None] | None, bool]
-        ] = queue.SimpleQueue()
+        self._grouped = grouped
+        self._queue: queue.SimpleQueue[tuple[Row | None, asyncio.Future[None] | None, bool]] = (
+            queue.SimpleQueue()
+        )
         self.failure: sqlite3.Error | None = None
 
     def put(
-        self,
-        params: tuple[object, ...] | None,
-        done: asyncio.Future[None] | None,
-        *,
-        last: bool = False,
+        self, row: Row | None, done: asyncio.Future[None] | None, *, last: bool = False
     ) -> None:
-        self._queue.put((params, done, last))
+        self._queue.put((row, done, last))
 
     def run(self) -> None:
         last = False
+        quiet_until = 0.0
         while not last:
             group = [self._queue.get()]
-            while len(group) < 10_000:
+            # At most one commit per GROUP_WINDOW: under load, what arrives meanwhile
+            # shares it (each commit writes and syncs whole pages, whatever it holds).
+            pause = quiet_until - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            quiet_until = time.monotonic() + GROUP_WINDOW
+            while True:
                 try:
                     group.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            rows = [params for params, _, _ in group if params is not None]
+            # A row written twice in a group (its job id, then its result) is written once.
+            rows = {row.key: row for row, _, _ in group if row is not None}
             waiters = [done for _, done, _ in group if done is not None]
             last = any(stop for _, _, stop in group)
             if rows and self.failure is None:
                 try:
                     self._db.execute("BEGIN IMMEDIATE")
-                    self._db.executemany(_UPDATE, rows)
+                    self._commit(rows.values())
                     self._db.execute("COMMIT")
                 except sqlite3.Error as exc:
                     self.failure = exc
@@ -254,6 +312,22 @@ class _Writer(threading.Thread):
                         self._db.execute("ROLLBACK")
             if waiters:
                 self._loop.call_soon_threadsafe(_settle, waiters, self.failure)
+
+    def _commit(self, rows: Iterable[Row]) -> None:
+        if self._grouped:
+            self._db.execute(_UPDATE_GROUP, (json.dumps([row.values() for row in rows]),))
+        else:
+            self._db.executemany(
+                _UPDATE_ONE,
+                [
+                    (s, j, json.dumps(o), json.dumps(f), t, e, k)
+                    for s, j, o, f, t, e, k in (row.values() for row in rows)
+                ],
+            )
+
+
+def _strings(text: str) -> tuple[str, ...]:
+    return () if text == "[]" else tuple(json.loads(text))
 
 
 def _settle(waiters: list[asyncio.Future[None]], failure: sqlite3.Error | None) -> None:
