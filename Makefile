@@ -1,5 +1,5 @@
 # Two set-up commands, each from a fresh clone with only Python:
-#   make demo   -- venv, install, run the quick start against the built-in fake providers
+#   make demo   -- venv, install, run a batch of 200 prompts against the built-in fake provider
 #   make test   -- venv, install with dev extras, run the whole test suite
 PYTHON ?= python3
 VENV := .venv
@@ -18,8 +18,13 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
+# A batch of 200 prompts against the built-in fake provider: progress bar, summary,
+# then the first lines of the output. Each run starts afresh (.demo/ is removed).
 demo: $(VENV)/.installed
-	$(BIN)/python examples/quickstart.py
+	rm -rf .demo
+	$(BIN)/creative batch examples/prompts.jsonl --simulate --out .demo/out.jsonl --download .demo/media
+	@echo "--- the first lines of .demo/out.jsonl:"
+	@head -n 3 .demo/out.jsonl
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
@@ -32,4 +37,4 @@ lint: $(VENV)/.installed-dev
 check: test lint
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -195,6 +195,31 @@ def test_a_journal_in_use_by_another_run_is_refused(tmp_path: Path) -> None:
     assert "in use by another run" in done.stderr
 
 
+def test_a_journal_that_cannot_be_written_stops_the_batch(tmp_path: Path) -> None:
+    import sqlite3
+
+    from creative_client._cli._journal import Journal
+
+    ids = write_inputs(tmp_path / "in.jsonl", 30)
+    path = tmp_path / "in.out.jsonl.journal"
+    Journal(path).close()
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TRIGGER fail BEFORE UPDATE ON rows WHEN new.id = '\"job-10\"' "
+        "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+    )
+    db.commit()
+    db.close()
+    with FakeProcess() as fake:
+        done = creative("batch", "in.jsonl", "--concurrency", "4", "--base-url", fake.base_url,
+                        cwd=tmp_path)  # fmt: skip
+        sent = submits_per_id(fake, ids)
+    assert done.returncode == 2
+    assert "writing the journal failed: disk on fire" in done.stderr
+    assert sent["job-10"] == 0  # its "submitting" row was not committed, so it was not sent
+    assert max(sent.values()) == 1
+
+
 def test_downloads_are_named_by_id(tmp_path: Path) -> None:
     (tmp_path / "in.jsonl").write_text(
         '{"id": "a/../b", "prompt": "p1", "input": {"num_outputs": 2}}\n'
@@ -364,7 +389,8 @@ def test_a_terminal_gets_a_progress_bar(tmp_path: Path) -> None:
 
     write_inputs(tmp_path / "in.jsonl", 10)
     leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    # 100 columns and 0 lines, as some terminals say: the bar must still show.
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 0, 100, 0, 0))
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "creative_client", "batch", "in.jsonl", "--simulate",

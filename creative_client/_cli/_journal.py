@@ -134,10 +134,11 @@ class Journal:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
                 self.path, timeout=0.0, isolation_level=None, check_same_thread=False
             )
-        except sqlite3.Error as exc:
+        except (OSError, sqlite3.Error) as exc:
             raise JournalError(f"cannot open the journal {str(self.path)!r}: {exc}") from None
         try:
             self._db.execute("PRAGMA locking_mode = EXCLUSIVE")
@@ -213,9 +214,10 @@ class Journal:
 
     # -- while the batch runs ----------------------------------------------------------
 
-    def start(self) -> None:
-        """Hand the database to the writer thread; call from the running loop."""
-        self._writer = _Writer(self._db, asyncio.get_running_loop())
+    def start(self, *, grouped: bool = GROUPED) -> None:
+        """Hand the database to the writer thread; call from the running loop.
+        ``grouped=False`` writes a group row by row, as with SQLite before 3.33."""
+        self._writer = _Writer(self._db, asyncio.get_running_loop(), grouped=grouped)
         self._writer.start()
 
     def write(self, row: Row) -> None:

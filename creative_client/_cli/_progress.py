@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from typing import Any, TextIO
 
@@ -46,12 +47,14 @@ class Display:
 
     def start(self) -> None:
         if self._mode == "bar":
+            columns, lines = _screen(self._stream)
             self._bar = bar = tqdm(
                 total=self.counts.total,
                 initial=self.counts.done,
                 file=self._stream,
                 unit="job",
-                dynamic_ncols=True,
+                ncols=columns,
+                nrows=lines,  # tqdm hides a bar on a terminal that says it has 0 lines
                 mininterval=0.1,
                 smoothing=0.1,
             )
@@ -104,3 +107,12 @@ class Display:
                 file=self._stream,
                 flush=True,
             )
+
+
+def _screen(stream: TextIO) -> tuple[int, int]:
+    """The terminal's columns and lines, with 80 x 24 for what it does not say."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (AttributeError, ValueError, OSError):
+        return 80, 24
+    return size.columns or 80, size.lines or 24
