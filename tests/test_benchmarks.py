@@ -20,3 +20,15 @@ def test_fanout_benchmark_runs() -> None:
     assert "jobs/s" in lines
     requests = out.stdout.split("HTTP requests/job")[1].split()
     assert requests[:3] == ["2.00", "2.00", "1.000"]  # both sides: one submit, one read
+
+
+def test_journal_benchmark_runs() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "journal.py"), "--n", "60", "--pairs", "1",
+         "--concurrency", "8"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "batch / ac" in out.stdout
+    requests = out.stdout.split("HTTP requests/job")[1].split()
+    assert requests[:3] == ["2.00", "2.00", "1.000"]  # both sides: one submit, one read

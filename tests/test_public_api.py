@@ -85,7 +85,7 @@ def test_version() -> None:
 
 
 def test_quickstart_runs(capsys: pytest.CaptureFixture[str]) -> None:
-    """examples/quickstart.py is what ``make demo`` runs; it must keep working."""
+    """examples/quickstart.py, the library walk-through, keeps working."""
     module = runpy.run_path(str(ROOT / "examples" / "quickstart.py"))
     asyncio.run(module["main"]())
     out = capsys.readouterr().out
