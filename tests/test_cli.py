@@ -152,6 +152,10 @@ def test_bad_lines_are_reported_by_number_and_the_rest_runs(tmp_path: Path) -> N
     assert out["job-1"]["status"] == "succeeded"
     assert out["no-prompt"]["status"] == "invalid"
     assert out["no-prompt"]["error"]["type"] == "InvalidRequestError"
+    # --quiet silences progress and the summary, not what is wrong with the input.
+    quiet = creative("batch", "in.jsonl", "--quiet", "--simulate", "--out", "q.jsonl", cwd=tmp_path)
+    assert quiet.returncode == 1
+    assert "in.jsonl:4: not a JSON object" in quiet.stderr and "jobs done" not in quiet.stderr
 
 
 def test_strict_runs_nothing_when_a_line_is_bad(tmp_path: Path) -> None:

@@ -86,7 +86,7 @@ class Batch:
             entries = self._validated(client)
             self._report_problems()
             if self.problems and self.options.strict:
-                self._say(f"creative: {len(self.problems)} bad input line(s); nothing was run")
+                self._warn(f"creative: {len(self.problems)} bad input line(s); nothing was run")
                 return EXIT_USAGE
             journal = self.journal = await asyncio.to_thread(self._open_journal, entries)
             try:
@@ -133,7 +133,7 @@ class Batch:
                         "their state by id; run with --force to go on with the new file, "
                         "or give this run its own --out"
                     )
-                self._say(
+                self._warn(
                     "creative: the input changed since the journal was made; going on (--force)"
                 )
             journal.set_meta(provider=self.client.provider, input_sha256=self.inputs.digest)
@@ -146,14 +146,14 @@ class Batch:
                 "have created a job",
             )
             if lost:
-                self._say(
+                self._warn(
                     f"creative: {lost} submit(s) were in flight when an earlier run stopped; "
                     "they are marked uncertain"
                 )
             if self.options.resubmit_uncertain:
                 again = journal.move("uncertain", "pending", error_type=None, error=None)
                 if again:
-                    self._say(
+                    self._warn(
                         f"creative: resubmitting {again} uncertain job(s) (--resubmit-uncertain);"
                         " each may cost a second generation"
                     )
@@ -224,7 +224,7 @@ class Batch:
             self._signal = sig
             self._stopping = True
             in_flight = len(self.client._live) if self.client is not None else 0
-            self._say(
+            self._warn(
                 f"\ncreative: stopping ({signal.Signals(sig).name}): no new submits; "
                 f"finishing the submits in flight ({in_flight} jobs open) so their ids are "
                 "journaled. Press Ctrl-C again to abandon them (they would be uncertain)."
@@ -232,7 +232,7 @@ class Batch:
             for task in list(self._interruptible):
                 task.cancel()
         elif self._main is not None:
-            self._say("creative: abandoning the submits in flight")
+            self._warn("creative: abandoning the submits in flight")
             self._main.cancel()
 
     # -- one row -----------------------------------------------------------------------
@@ -413,14 +413,14 @@ class Batch:
         )
         self._say(f"creative: results in {self.options.out}")
         if counts.uncertain:
-            self._say(
+            self._warn(
                 f"creative: {counts.uncertain} submit(s) are uncertain: each may or may not have "
                 "created (and been charged for) a job, so none was sent again. Run the same "
                 "command with --resubmit-uncertain to send them again."
             )
         if interrupted:
             waiting = sum(1 for row in rows.values() if row.state == "submitted")
-            self._say(
+            self._warn(
                 f"creative: interrupted. {waiting} submitted job(s) are in the journal "
                 f"({self.options.journal}) and will be picked up by their ids; "
                 "run the same command again to resume."
@@ -434,12 +434,18 @@ class Batch:
 
     def _report_problems(self) -> None:
         for problem in self.problems:
-            self._say(f"{self.options.source}:{problem.line}: {problem.message}")
+            self._warn(f"{self.options.source}:{problem.line}: {problem.message}")
 
     def _say(self, message: str) -> None:
-        if self._display is not None:
+        """Progress and the summary: not with --quiet."""
+        if self.options.progress != "none":
+            self._warn(message)
+
+    def _warn(self, message: str) -> None:
+        """What the user must know: bad lines, uncertain jobs, how to resume (even --quiet)."""
+        if self._display is not None and self.options.progress != "none":
             self._display.say(message)
-        elif self.options.progress != "none":
+        else:
             print(message, file=self._stderr, flush=True)
 
 
