@@ -209,7 +209,8 @@ def test_a_journal_that_cannot_be_written_stops_the_batch(tmp_path: Path) -> Non
     Journal(path).close()
     db = sqlite3.connect(path)
     db.execute(
-        "CREATE TRIGGER fail BEFORE UPDATE ON rows WHEN new.id = '\"job-10\"' "
+        "CREATE TRIGGER fail BEFORE INSERT ON log "
+        "WHEN json_extract(new.row, '$[6]') = '\"job-10\"' "
         "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
     )
     db.commit()

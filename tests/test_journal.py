@@ -103,7 +103,7 @@ async def test_a_failed_write_is_an_error_for_whoever_waits_and_at_stop(tmp_path
     fresh(path, ['"ok"', '"boom"']).close()
     db = sqlite3.connect(path)
     db.execute(
-        "CREATE TRIGGER fail BEFORE UPDATE ON rows WHEN new.id = '\"boom\"' "
+        "CREATE TRIGGER fail BEFORE INSERT ON log WHEN json_extract(new.row, '$[6]') = '\"boom\"' "
         "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
     )
     db.commit()

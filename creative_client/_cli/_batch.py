@@ -166,7 +166,8 @@ class Batch:
         """What this run must do, in input order; counts what earlier runs finished."""
         assert self.journal is not None
         rows = self.journal.load()
-        self._names = _file_names(entries)
+        if self.options.download is not None:
+            self._names = _file_names(entries)
         work: list[tuple[Entry, Row]] = []
         counts = self.counts
         counts.total = len(entries)
@@ -375,29 +376,15 @@ class Batch:
             error = None
             if row.error_type is not None:
                 error = {"type": row.error_type, "message": row.error or ""}
-            document = {
-                "id": json.loads(entry.key),
-                "status": row.state,
-                "job_id": row.job_id,
-                "provider": provider,
-                "outputs": list(row.outputs),
-                "files": list(row.files),
-                "error": error,
-            }
-            lines.append((entry.line, json.dumps(document, ensure_ascii=False)))
+            text = _out_line(
+                entry.key, row.state, row.job_id, provider, row.outputs, row.files, error
+            )
+            lines.append((entry.line, text))
         for problem in self.problems:
-            if problem.key is None:
-                continue
-            document = {
-                "id": json.loads(problem.key),
-                "status": "invalid",
-                "job_id": None,
-                "provider": provider,
-                "outputs": [],
-                "files": [],
-                "error": {"type": "InvalidRequestError", "message": problem.message},
-            }
-            lines.append((problem.line, json.dumps(document, ensure_ascii=False)))
+            if problem.key is not None:
+                error = {"type": "InvalidRequestError", "message": problem.message}
+                text = _out_line(problem.key, "invalid", None, provider, (), (), error)
+                lines.append((problem.line, text))
         lines.sort()
         write_atomically(self.options.out, "".join(text + "\n" for _, text in lines))
 
@@ -451,6 +438,27 @@ class Batch:
 
 def _failed(row: Row, exc: CreativeError, *, state: State = "failed") -> Row:
     return row.moved(state, error=(type(exc).__name__, exc.message))
+
+
+def _out_line(
+    key: str,
+    status: str,
+    job_id: str | None,
+    provider: str,
+    outputs: tuple[str, ...],
+    files: tuple[str, ...],
+    error: dict[str, str] | None,
+) -> str:
+    """One line of OUT.jsonl. ``key`` is the id as JSON already (the journal's key)."""
+    rest = {
+        "status": status,
+        "job_id": job_id,
+        "provider": provider,
+        "outputs": outputs,
+        "files": files,
+        "error": error,
+    }
+    return '{"id": ' + key + ", " + json.dumps(rest, ensure_ascii=False)[1:]
 
 
 def _file_names(entries: list[Entry]) -> dict[str, str]:

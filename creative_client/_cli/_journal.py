@@ -46,30 +46,27 @@ CREATE TABLE IF NOT EXISTS rows (
     error_type TEXT,
     error TEXT
 );
+-- What a run writes: each row's new states, appended (cheaper than updating in place:
+-- a group's commit writes the last pages, not a page per row). The next open folds
+-- the latest of each into "rows" and empties it.
+CREATE TABLE IF NOT EXISTS log (
+    seq INTEGER PRIMARY KEY,
+    row TEXT NOT NULL               -- JSON: [state, job_id, outputs, files, error_type, error, id]
+);
 """
 _VERSION = "1"
-#: A group of row states in one statement: the group is one JSON parameter, a list of
-#: [state, job_id, outputs, files, error_type, error, id] (one bind and one step for the
-#: lot, where executemany would take the GIL back and forth for every row).
-_UPDATE_GROUP = """
-UPDATE rows SET
-    state = json_extract(new.value, '$[0]'),
-    job_id = json_extract(new.value, '$[1]'),
-    outputs = json_extract(new.value, '$[2]'),
-    files = json_extract(new.value, '$[3]'),
-    error_type = json_extract(new.value, '$[4]'),
-    error = json_extract(new.value, '$[5]')
-FROM json_each(?) AS new
-WHERE rows.id = json_extract(new.value, '$[6]')
-"""
-_UPDATE_ONE = (
+#: A group of row states appended in one statement (one bind and one step for the lot,
+#: where executemany would take the GIL back and forth for every row).
+_APPEND_GROUP = "INSERT INTO log (row) SELECT value FROM json_each(?)"
+_APPEND_ONE = "INSERT INTO log (row) VALUES (?)"
+_UPDATE = (
     "UPDATE rows SET state = ?, job_id = ?, outputs = ?, files = ?, error_type = ?, error = ?"
     " WHERE id = ?"
 )
 #: The shortest time between two commits while a batch runs (seconds).
 GROUP_WINDOW = 0.02
-#: UPDATE ... FROM came with SQLite 3.33; older ones take the rows one at a time.
-GROUPED = sqlite3.sqlite_version_info >= (3, 33, 0)
+#: json_each is built into every SQLite from 3.38; older ones append row by row.
+GROUPED = sqlite3.sqlite_version_info >= (3, 38, 0)
 
 
 class JournalError(Exception):
@@ -147,6 +144,7 @@ class Journal:
             # The first write takes the exclusive lock, held until close().
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executescript(_SCHEMA)  # commits
+            self._fold_log()
         except sqlite3.OperationalError as exc:
             self._db.close()
             if "locked" in str(exc):
@@ -160,6 +158,24 @@ class Journal:
         self._writer: _Writer | None = None
         #: Every row's latest state, as read by ``load`` and written since.
         self.current: dict[str, Row] = {}
+
+    def _fold_log(self) -> None:
+        """Apply the states an earlier run appended to ``rows``, and empty the log."""
+        latest: dict[object, list[object]] = {}
+        for (text,) in self._db.execute("SELECT row FROM log ORDER BY seq"):
+            values = json.loads(text)
+            latest[values[6]] = values
+        if not latest:
+            return
+        with self._transaction():
+            self._db.executemany(
+                _UPDATE,
+                [
+                    (state, job_id, json.dumps(outputs), json.dumps(files), kind, error, key)
+                    for state, job_id, outputs, files, kind, error, key in latest.values()
+                ],
+            )
+            self._db.execute("DELETE FROM log")
 
     # -- before the batch ------------------------------------------------------------
 
@@ -216,7 +232,7 @@ class Journal:
 
     def start(self, *, grouped: bool = GROUPED) -> None:
         """Hand the database to the writer thread; call from the running loop.
-        ``grouped=False`` writes a group row by row, as with SQLite before 3.33."""
+        ``grouped=False`` writes a group row by row, as with SQLite before 3.38."""
         self._writer = _Writer(self._db, asyncio.get_running_loop(), grouped=grouped)
         self._writer.start()
 
@@ -317,15 +333,9 @@ class _Writer(threading.Thread):
 
     def _commit(self, rows: Iterable[Row]) -> None:
         if self._grouped:
-            self._db.execute(_UPDATE_GROUP, (json.dumps([row.values() for row in rows]),))
+            self._db.execute(_APPEND_GROUP, (json.dumps([row.values() for row in rows]),))
         else:
-            self._db.executemany(
-                _UPDATE_ONE,
-                [
-                    (s, j, json.dumps(o), json.dumps(f), t, e, k)
-                    for s, j, o, f, t, e, k in (row.values() for row in rows)
-                ],
-            )
+            self._db.executemany(_APPEND_ONE, [(json.dumps(row.values()),) for row in rows])
 
 
 def _strings(text: str) -> tuple[str, ...]:
