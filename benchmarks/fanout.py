@@ -139,11 +139,22 @@ def median(runs: list[dict[str, Any]], key: str) -> float:
     return float(statistics.median(float(r[key]) for r in runs))
 
 
-def throughput(fake: FakeProcess, n: int, concurrency: int, pairs: int) -> None:
-    runs: dict[str, list[dict[str, Any]]] = {"raw": [], "sdk": []}
+def throughput(
+    fake: FakeProcess,
+    n: int,
+    concurrency: int,
+    pairs: int,
+    sides: tuple[str, str] = ("raw", "sdk"),
+    names: tuple[str, str, str] = ("raw aiohttp", "SDK", "SDK / raw"),
+    script: str = __file__,
+) -> None:
+    """Run the two sides in pairs; print each run, then the medians and the ratios
+    second / first (``names``: the two columns and the ratio's heading)."""
+    first, second = sides
+    runs: dict[str, list[dict[str, Any]]] = {first: [], second: []}
     for i in range(pairs):
-        for side in ("raw", "sdk"):
-            result = measure(side, fake, n, concurrency)
+        for side in sides:
+            result = measure(side, fake, n, concurrency, script)
             runs[side].append(result)
             print(
                 f"pair {i + 1} {side:>3}: {result['jobs_per_s']:8.0f} jobs/s  "
@@ -154,7 +165,7 @@ def throughput(fake: FakeProcess, n: int, concurrency: int, pairs: int) -> None:
     print(f"\nmedians of {pairs} pairs, N={n:,}, concurrency {concurrency}:")
     # "per pair" is the median of each pair's own ratio: the two runs of a pair are
     # neighbours in time, so it is the figure least moved by a machine that drifts.
-    print(f"{'':24}{'raw aiohttp':>14}{'SDK':>14}{'SDK / raw':>12}{'per pair':>11}")
+    print(f"{'':24}{names[0]:>14}{names[1]:>16}{names[2]:>12}{'per pair':>11}")
     rows = [
         ("jobs/s", "jobs_per_s", 1.0),
         ("client CPU us/job", "cpu_per_job", 1e6),
@@ -162,10 +173,10 @@ def throughput(fake: FakeProcess, n: int, concurrency: int, pairs: int) -> None:
         ("HTTP requests/job", "requests_per_job", 1.0),
     ]
     for label, key, scale in rows:
-        raw, sdk = median(runs["raw"], key), median(runs["sdk"], key)
-        pairs_ = zip(runs["raw"], runs["sdk"], strict=True)
-        paired = statistics.median(float(s[key]) / float(r[key]) for r, s in pairs_)
-        print(f"{label:24}{raw * scale:14.2f}{sdk * scale:14.2f}{sdk / raw:12.3f}{paired:11.3f}")
+        a, b = median(runs[first], key), median(runs[second], key)
+        pairs_ = zip(runs[first], runs[second], strict=True)
+        paired = statistics.median(float(y[key]) / float(x[key]) for x, y in pairs_)
+        print(f"{label:24}{a * scale:14.2f}{b * scale:16.2f}{b / a:12.3f}{paired:11.3f}")
 
 
 def memory(fake: FakeProcess, concurrency: int, pairs: int, small: int, large: int) -> None:

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from fanout import KEY, RUNNERS, child, measure, median
+from fanout import KEY, RUNNERS, child, throughput
 
 from creative_client.testing import FakeProcess
 
@@ -65,30 +64,16 @@ def main() -> None:
             runner = RUNNERS["sdk"] if args.child == "sdk" else cli_runner(Path(folder), args.n)
             child(runner, args.url, args.n, args.concurrency)
         return
-    runs: dict[str, list[dict[str, Any]]] = {"sdk": [], "cli": []}
     with FakeProcess("deepixels") as fake:
-        for i in range(args.pairs):
-            for side in ("sdk", "cli"):
-                result = measure(side, fake, args.n, args.concurrency, script=__file__)
-                runs[side].append(result)
-                print(
-                    f"pair {i + 1} {side:>3}: {result['jobs_per_s']:8.0f} jobs/s  "
-                    f"{result['cpu_per_job'] * 1e6:7.1f} us CPU/job  "
-                    f"{result['peak_rss_mib']:6.1f} MiB  {result['requests_per_job']:.2f} req/job",
-                    flush=True,
-                )
-    print(f"\nmedians of {args.pairs} pairs, N={args.n:,}, concurrency {args.concurrency}:")
-    print(f"{'':24}{'as_completed':>14}{'creative batch':>16}{'batch / ac':>12}{'per pair':>11}")
-    for label, key, scale in (
-        ("jobs/s", "jobs_per_s", 1.0),
-        ("client CPU us/job", "cpu_per_job", 1e6),
-        ("peak RSS MiB", "peak_rss_mib", 1.0),
-        ("HTTP requests/job", "requests_per_job", 1.0),
-    ):
-        sdk, cli = median(runs["sdk"], key), median(runs["cli"], key)
-        pairs = zip(runs["sdk"], runs["cli"], strict=True)
-        paired = statistics.median(float(c[key]) / float(s[key]) for s, c in pairs)
-        print(f"{label:24}{sdk * scale:14.2f}{cli * scale:16.2f}{cli / sdk:12.3f}{paired:11.3f}")
+        throughput(
+            fake,
+            args.n,
+            args.concurrency,
+            args.pairs,
+            sides=("sdk", "cli"),
+            names=("as_completed", "creative batch", "batch / ac"),
+            script=__file__,
+        )
 
 
 if __name__ == "__main__":

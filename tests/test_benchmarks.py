@@ -6,29 +6,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_fanout_benchmark_runs() -> None:
+@pytest.mark.parametrize(
+    ("script", "ratio"), [("fanout.py", "SDK / raw"), ("journal.py", "batch / ac")]
+)
+def test_benchmark_runs(script: str, ratio: str) -> None:
     out = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "fanout.py"), "--n", "60", "--pairs", "1",
+        [sys.executable, str(ROOT / "benchmarks" / script), "--n", "60", "--pairs", "1",
          "--concurrency", "8"],
         capture_output=True, text=True, timeout=120, cwd=ROOT,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
-    lines = {line.split()[0]: line for line in out.stdout.splitlines() if line.strip()}
-    assert "jobs/s" in lines
-    requests = out.stdout.split("HTTP requests/job")[1].split()
-    assert requests[:3] == ["2.00", "2.00", "1.000"]  # both sides: one submit, one read
-
-
-def test_journal_benchmark_runs() -> None:
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "journal.py"), "--n", "60", "--pairs", "1",
-         "--concurrency", "8"],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    assert "batch / ac" in out.stdout
+    assert ratio in out.stdout and "jobs/s" in out.stdout
     requests = out.stdout.split("HTTP requests/job")[1].split()
     assert requests[:3] == ["2.00", "2.00", "1.000"]  # both sides: one submit, one read

@@ -53,6 +53,21 @@ def start(*args: str | Path, cwd: Path) -> subprocess.Popen[str]:
     )
 
 
+def signalled(
+    args: tuple[str, ...], fake: FakeProcess, cwd: Path, when: Callable[[], bool], sig: int
+) -> tuple[int, str]:
+    """Run the command against ``fake``, send ``sig`` once ``when()`` holds; its exit
+    status and stderr."""
+    proc = start(*args, "--base-url", fake.base_url, cwd=cwd)
+    try:
+        until(when)
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=TIMEOUT)
+    finally:
+        proc.kill()
+    return proc.returncode, stderr
+
+
 def until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -292,12 +307,7 @@ def test_sigkill_at_a_random_moment_then_rerun(tmp_path: Path) -> None:
     args = ("batch", "in.jsonl", "--concurrency", "16")
     with FakeProcess(job_duration=0.2) as fake:
         url = ("--base-url", fake.base_url)
-        proc = start(*args, *url, cwd=tmp_path)
-        try:
-            until(lambda: fake.stats()["submit"] >= 60)
-        finally:
-            proc.kill()
-            proc.communicate(timeout=TIMEOUT)
+        signalled(args, fake, tmp_path, lambda: fake.stats()["submit"] >= 60, signal.SIGKILL)
         killed_at = fake.stats()["submit"]
         assert killed_at < 200, "the batch ended before it was killed"
 
@@ -320,14 +330,10 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_resumes(tmp_path: Path) -> None:
     args = ("batch", "in.jsonl", "--concurrency", "16")
     with FakeProcess(job_duration=0.5) as fake:
         url = ("--base-url", fake.base_url)
-        proc = start(*args, *url, cwd=tmp_path)
-        try:
-            until(lambda: fake.stats()["submit"] >= 30)
-            proc.send_signal(signal.SIGINT)
-            _, stderr = proc.communicate(timeout=TIMEOUT)
-        finally:
-            proc.kill()
-        assert proc.returncode == 130, stderr
+        status, stderr = signalled(
+            args, fake, tmp_path, lambda: fake.stats()["submit"] >= 30, signal.SIGINT
+        )
+        assert status == 130, stderr
         assert "stopping (SIGINT)" in stderr
         assert "run the same command again to resume" in stderr
         stopped_at = fake.stats()["submit"]
