@@ -173,9 +173,7 @@ class Batch:
         counts.total = len(entries)
         for entry in entries:
             row = rows[entry.key]
-            if self._needs_download(row):
-                work.append((entry, row))
-            elif row.state in FINISHED:
+            if row.state in FINISHED and not self._needs_download(row):
                 self._count(row)
             else:
                 work.append((entry, row))
