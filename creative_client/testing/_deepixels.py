@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
+import aiohttp
 from aiohttp import web
 
 from ._server import FakeJob, FakeServer, Reply, json_reply
 
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 _STATUS = {
     "queued": "pending",
     "running": "processing",
@@ -18,10 +23,59 @@ _STATUS = {
 
 
 class FakeDeepixels(FakeServer):
-    """Speaks the Deepixels contract. A model whose name contains ``video`` makes a video."""
+    """Speaks the Deepixels contract. A model whose name contains ``video`` makes a video.
+
+    A job submitted with a ``webhook`` on loopback is POSTed there (its job document)
+    when it ends, ``webhook_copies`` times; ``webhook_loss`` of them (a fraction,
+    seeded) are never sent. ``webhooks_sent`` and ``webhooks_lost`` count them. A
+    webhook anywhere else is never called: a fake reaches nothing beyond this machine.
+    """
 
     name: ClassVar[str] = "deepixels"
     auth_header: ClassVar[str] = "x-api-key"
+
+    def __init__(
+        self, *, webhook_loss: float = 0.0, webhook_copies: int = 1, **options: Any
+    ) -> None:
+        super().__init__(**options)
+        self.webhook_loss = webhook_loss
+        self.webhook_copies = webhook_copies
+        self.webhooks_sent = 0
+        self.webhooks_lost = 0
+        self._callbacks: set[asyncio.Task[None]] = set()
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        for task in self._callbacks:
+            task.cancel()
+        await asyncio.gather(*self._callbacks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+        await super().close()
+
+    def _call_back_later(self, job: FakeJob) -> None:
+        def fire() -> None:
+            self._timers.discard(timer)
+            task = asyncio.create_task(self._call_back(job))
+            self._callbacks.add(task)
+            task.add_done_callback(self._callbacks.discard)
+
+        timer = asyncio.get_running_loop().call_later(job.duration, fire)
+        self._timers.add(timer)
+
+    async def _call_back(self, job: FakeJob) -> None:
+        if self._rng.random() < self.webhook_loss:
+            self.webhooks_lost += 1
+            return
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        for _ in range(self.webhook_copies):
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with self._session.post(job.body["webhook"], json=self.document(job)):
+                    self.webhooks_sent += 1
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post(f"{self.prefix}/generate", self._generate)
@@ -43,6 +97,9 @@ class FakeDeepixels(FakeServer):
         if problem:
             return await self.send(request, self.error_reply(400, problem))
         job = self.new_job(body, str(body["input"].get("prompt", "")), ambiguous=fault is not None)
+        webhook = body.get("webhook")
+        if isinstance(webhook, str) and urlsplit(webhook).hostname in _LOOPBACK:
+            self._call_back_later(job)
         await self.hold()
         if fault is not None:
             return await self.send(request, fault)
