@@ -8,10 +8,9 @@ A row is ``pending`` until its submit is about to leave, ``submitting`` (committ
 While a batch runs, every write goes through one thread of its own that commits what
 has queued up in one transaction and one statement (a group commit, at most one per
 ``GROUP_WINDOW``): the event loop only queues, and a submit awaits only the commit of
-its own ``submitting`` row. The database is in WAL
-mode with ``synchronous=FULL`` (a commit is on disk when it returns) and
-``locking_mode=EXCLUSIVE``, so a second run on the same journal is refused rather than
-allowed to submit the same rows again.
+its own ``submitting`` row. The database is in WAL mode with ``synchronous=FULL`` (a
+commit is on disk when it returns) and ``locking_mode=EXCLUSIVE``, so a second run on
+the same journal is refused rather than allowed to submit the same rows again.
 """
 
 from __future__ import annotations
@@ -123,9 +122,10 @@ class Row:
 class Journal:
     """The journal at ``path``, opened (and created if need be) for one run.
 
-    Setting up (``begin``, ``rows``, ``update_many``) is synchronous, before the batch
-    starts; while it runs, ``write`` queues a row and ``write_durably`` waits for its
-    commit. ``close`` commits what is queued and releases the file.
+    Setting up (``meta``, ``add``, ``move``, ``load``) is synchronous, before the batch
+    starts; while it runs (after ``start``), ``write`` queues a row and
+    ``write_durably`` waits for its commit. ``stop`` commits what is queued; ``close``
+    releases the file.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -251,13 +251,6 @@ class Journal:
         self._writer.put(row, done)
         await done
 
-    async def flush(self) -> None:
-        """Wait until everything queued so far is committed."""
-        if self._writer is not None:
-            done = asyncio.get_running_loop().create_future()
-            self._writer.put(None, done)
-            await done
-
     async def stop(self) -> None:
         """Commit what is queued and take the database back from the writer thread."""
         writer, self._writer = self._writer, None
@@ -265,7 +258,7 @@ class Journal:
             writer.put(None, None, last=True)
             await asyncio.to_thread(writer.join)
             if writer.failure is not None:
-                raise JournalError(f"writing the journal failed: {writer.failure}")
+                raise _write_failed(writer.failure)
 
     def close(self) -> None:
         """Release the file (and its lock). Call after ``stop``."""
@@ -283,7 +276,7 @@ class _Writer(threading.Thread):
     """Commits queued row states in groups, off the event loop."""
 
     def __init__(
-        self, db: sqlite3.Connection, loop: asyncio.AbstractEventLoop, *, grouped: bool = GROUPED
+        self, db: sqlite3.Connection, loop: asyncio.AbstractEventLoop, *, grouped: bool
     ) -> None:
         super().__init__(name="creative-journal", daemon=True)
         self._db = db
@@ -349,4 +342,8 @@ def _settle(waiters: list[asyncio.Future[None]], failure: sqlite3.Error | None) 
         if failure is None:
             done.set_result(None)
         else:
-            done.set_exception(JournalError(f"writing the journal failed: {failure}"))
+            done.set_exception(_write_failed(failure))
+
+
+def _write_failed(failure: sqlite3.Error) -> JournalError:
+    return JournalError(f"writing the journal failed: {failure}")
