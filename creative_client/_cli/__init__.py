@@ -21,9 +21,12 @@ import logging
 import os
 import re
 import sys
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import cattrs
 
 from .. import _config
 from .._client import CreativeClient
@@ -31,11 +34,10 @@ from .._download import DEFAULT_MAX_DOWNLOAD
 from .._models import GenerationRequest, Job
 from ..errors import ConfigurationError, CreativeError, JobFailedError
 from ..providers import get_provider, provider_names
-from ._batch import EXIT_OK, EXIT_USAGE, Batch, BatchOptions, UsageError, stderr_mode
+from ._batch import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Batch, BatchOptions, UsageError
 from ._inputs import read_inputs
 from ._journal import JournalError
-
-EXIT_FAILED = 1
+from ._progress import mode_for
 
 _EPILOG = """\
 exit status:
@@ -241,27 +243,15 @@ async def _single(args: argparse.Namespace) -> int:
                 return EXIT_FAILED
 
 
+#: Jobs as plain JSON: the model's own fields, enums as their values, times in ISO 8601.
+_JSON = cattrs.Converter()
+_JSON.register_unstructure_hook(datetime, datetime.isoformat)
+
+
 def job_document(job: Job) -> dict[str, Any]:
     """A job as plain JSON."""
-    return {
-        "id": job.id,
-        "provider": job.provider,
-        "status": job.status.value,
-        "raw_status": job.raw_status,
-        "created_at": job.created_at.isoformat() if job.created_at else None,
-        "outputs": [
-            {
-                "url": asset.url,
-                "kind": asset.kind.value,
-                "thumbnail": asset.thumbnail,
-                "name": asset.name,
-                "id": asset.id,
-            }
-            for asset in job.outputs
-        ],
-        "error": job.error,
-        "raw": _plain(job.raw),
-    }
+    document: dict[str, Any] = _JSON.unstructure(job)
+    return document
 
 
 def _print_job(job: Job, files: list[str] | None = None) -> None:
@@ -269,14 +259,6 @@ def _print_job(job: Job, files: list[str] | None = None) -> None:
     if files is not None:
         document["files"] = files
     print(json.dumps(document, indent=2, ensure_ascii=False))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 # -- batch --------------------------------------------------------------------------------
@@ -297,7 +279,7 @@ def _batch(args: argparse.Namespace) -> int:
         resubmit_uncertain=args.resubmit_uncertain,
         force=args.force,
         strict=args.strict,
-        progress=stderr_mode(args.quiet),
+        progress=mode_for(args.quiet, sys.stderr),
         progress_every=args.progress_interval,
     )
     try:

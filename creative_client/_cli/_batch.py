@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import signal
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +27,7 @@ from ._progress import Counts, Display
 
 #: Exit statuses of ``creative batch`` (also in ``creative batch --help`` and the README).
 EXIT_OK = 0  # every job succeeded
-EXIT_INCOMPLETE = 1  # the batch ran to its end, but not every job succeeded
+EXIT_FAILED = 1  # the run ended, but not every job succeeded (or a line was rejected)
 EXIT_USAGE = 2  # nothing ran: bad arguments, configuration, input (--strict) or journal
 # 128 + the signal's number (130 for Ctrl-C): stopped by a signal; run it again to resume.
 
@@ -67,7 +66,7 @@ class Batch:
         self._make_client = make_client
         self._stderr = stderr
         self.problems = list(inputs.problems)
-        self.counts = Counts(total=0)
+        self.counts = Counts()
         self.download_failures = 0
         self.journal: Journal | None = None
         self.client: CreativeClient | None = None
@@ -415,7 +414,7 @@ class Batch:
         complete = counts.succeeded == counts.total
         if complete and not self.problems and not self.download_failures:
             return EXIT_OK
-        return EXIT_INCOMPLETE
+        return EXIT_FAILED
 
     def _report_problems(self) -> None:
         for problem in self.problems:
@@ -490,9 +489,3 @@ def write_atomically(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
-
-
-def stderr_mode(quiet: bool, stream: TextIO = sys.stderr) -> str:
-    if quiet:
-        return "none"
-    return "bar" if stream.isatty() else "lines"

@@ -15,20 +15,18 @@ from typing import Any, TextIO
 import attrs
 from tqdm import tqdm
 
+from .._models import Progress
 
-@attrs.define
-class Counts:
-    total: int
-    succeeded: int = 0
-    failed: int = 0
-    uncertain: int = 0
+
+@attrs.define(kw_only=True)
+class Counts(Progress):
+    """A batch's ``Progress`` with what the display adds: its total, when this run
+    started, and how many were finished before it (resumed from the journal; not part
+    of the rate)."""
+
+    total: int = 0
     started_at: float = attrs.field(factory=time.monotonic)
-    #: Finished before this run (resumed from the journal); not part of the rate.
     earlier: int = 0
-
-    @property
-    def done(self) -> int:
-        return self.succeeded + self.failed + self.uncertain
 
     def describe(self) -> str:
         return f"{self.succeeded} succeeded, {self.failed} failed, {self.uncertain} uncertain"
@@ -116,3 +114,11 @@ def _screen(stream: TextIO) -> tuple[int, int]:
     except (AttributeError, ValueError, OSError):
         return 80, 24
     return size.columns or 80, size.lines or 24
+
+
+def mode_for(quiet: bool, stream: TextIO) -> str:
+    """How to show progress on ``stream``: "none" when quiet, a "bar" on a terminal,
+    "lines" otherwise."""
+    if quiet:
+        return "none"
+    return "bar" if stream.isatty() else "lines"
