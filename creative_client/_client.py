@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import random
+import socket
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -14,6 +15,7 @@ from typing import Any, Self
 
 import aiohttp
 import attrs
+from aiohttp import web
 
 from . import _config, _download
 from ._download import DEFAULT_MAX_DOWNLOAD
@@ -21,6 +23,7 @@ from ._fanout import ProgressHook, Tracker, bounded_map, cancel_all
 from ._models import GenerationRequest, Job, JobStatus, Outcome
 from ._retry import RetryPolicy
 from ._transport import Transport
+from ._webhooks import Expected, WebhookReceiver
 from .errors import (
     ConfigurationError,
     CreativeError,
@@ -56,6 +59,17 @@ class CreativeClient:
     requests per second, all calls together (waiting for a turn holds no
     connection). A ``session`` you pass is used and
     left open; otherwise the client makes one and closes it on exit.
+
+    Webhooks (providers that take them: Deepixels): with ``webhook_listen="HOST:PORT"``
+    the client serves a ``WebhookReceiver`` there while it is open (port 0 picks a
+    free port; ``webhook_address`` says which) and waits for its jobs by callback:
+    each job gets its own unguessable callback URL under ``webhook_public_url``
+    (default: the listen address; give it behind a proxy or tunnel). A callback is
+    confirmed by reading the job, so a forged one changes nothing; a job is also
+    polled every ``webhook_poll`` seconds in case its callback is lost. To serve the
+    receiver from an aiohttp server of your own, pass ``webhook_receiver=`` instead.
+    A request with a ``webhook`` of its own, and a provider without webhooks
+    (Neocu), are polled as usual.
     """
 
     def __init__(
@@ -74,6 +88,10 @@ class CreativeClient:
         retry: RetryPolicy | None = None,
         rate: float | None = None,
         session: aiohttp.ClientSession | None = None,
+        webhook_listen: str | None = None,
+        webhook_public_url: str | None = None,
+        webhook_receiver: WebhookReceiver | None = None,
+        webhook_poll: float = 30.0,
     ) -> None:
         if isinstance(provider, Provider):
             if base_url is not None:
@@ -101,6 +119,10 @@ class CreativeClient:
         _positive("request_timeout", request_timeout)
         if rate is not None:
             _positive("rate", rate)
+        _positive("webhook_poll", webhook_poll)
+        self._listen = _listen_address(webhook_listen, webhook_public_url, webhook_receiver)
+        if webhook_public_url is not None:
+            WebhookReceiver(webhook_public_url)  # checks the URL now, not at the first job
         if model is not None and not self._provider.takes_model:
             logger.debug("%s takes no model; the default model %r is not used", name, model)
             model = None
@@ -113,6 +135,20 @@ class CreativeClient:
         self._downloads = asyncio.Semaphore(concurrency)
         self._live: set[asyncio.Task[Any]] = set()
         self._closed = False
+        self.webhook_poll = float(webhook_poll)
+        # Waiting by callback: the receiver (given, or made when the server starts),
+        # the server the client runs for it, and jobs from submit() a wait() may claim.
+        self._webhooks = self._provider.takes_webhook and (
+            self._listen is not None or webhook_receiver is not None
+        )
+        self._public_url = webhook_public_url
+        self._receiver = webhook_receiver
+        self._runner: web.AppRunner | None = None
+        self._starting = asyncio.Lock()
+        self._expecting: dict[str, Expected] = {}
+        self._lost_callbacks = 0
+        if webhook_receiver is not None and self._webhooks:
+            webhook_receiver.attach(self._get)
         self._transport = Transport(
             self._provider,
             api_key,
@@ -173,6 +209,20 @@ class CreativeClient:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def webhook_receiver(self) -> WebhookReceiver | None:
+        """The receiver this client's callbacks arrive at, if it waits by webhook
+        (with ``webhook_listen``, once the client is open)."""
+        return self._receiver if self._webhooks else None
+
+    @property
+    def webhook_address(self) -> tuple[str, int] | None:
+        """``(host, port)`` the client's own receiver listens on, once it is open."""
+        if self._runner is None:
+            return None
+        host, port = self._runner.addresses[0][:2]
+        return host, port
+
     def __repr__(self) -> str:
         return (
             f"CreativeClient(provider={self.provider!r}, base_url={self.base_url!r}, "
@@ -182,6 +232,12 @@ class CreativeClient:
     async def __aenter__(self) -> Self:
         self._check_open()
         await self._transport.open()
+        if self._webhooks:
+            try:
+                await self._serve_webhooks()
+            except BaseException:
+                await self.aclose()
+                raise
         return self
 
     async def __aexit__(
@@ -196,21 +252,110 @@ class CreativeClient:
         """Cancel work still in flight and close the session the client made. Idempotent."""
         self._closed = True
         await cancel_all(self._live)
+        self._expecting.clear()
+        if self._receiver is not None and self._webhooks:
+            await self._receiver.detach()  # its reads use the session closed below
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
         await self._transport.close()
+
+    async def _serve_webhooks(self) -> WebhookReceiver:
+        """The receiver, serving at ``webhook_listen`` from the first call on."""
+        async with self._starting:
+            if self._receiver is not None:
+                return self._receiver
+            self._check_open()
+            assert self._listen is not None
+            host, port = self._listen
+            loop = asyncio.get_running_loop()
+            try:
+                family, kind, proto, _, address = (
+                    await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                )[0]
+                sock = socket.socket(family, kind, proto)
+            except OSError as exc:
+                raise ConfigurationError(f"cannot listen for webhooks on {host}: {exc}") from None
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(address)
+                bound = sock.getsockname()[1]
+                receiver = WebhookReceiver(self._public_url or _url_of(host, bound))
+                receiver.attach(self._get)
+                runner = web.AppRunner(
+                    receiver.app, handle_signals=False, access_log=None, shutdown_timeout=1.0
+                )
+                await runner.setup()
+            except BaseException as exc:
+                sock.close()
+                if isinstance(exc, OSError):
+                    raise ConfigurationError(
+                        f"cannot listen for webhooks on {host}:{port}: {exc.strerror}"
+                    ) from None
+                raise
+            try:
+                await web.SockSite(runner, sock).start()
+            except BaseException:
+                await runner.cleanup()
+                sock.close()
+                raise
+            self._runner, self._receiver = runner, receiver
+            logger.debug("listening for webhooks on %s:%d", host, bound)
+            return receiver
+
+    async def _expect(self, request: GenerationRequest) -> Expected | None:
+        """A callback URL for this job, if the client waits for it by webhook."""
+        if not self._webhooks or request.webhook is not None:
+            return None
+        receiver = self._receiver
+        if receiver is None:
+            receiver = await self._serve_webhooks()
+        return receiver.expect()
 
     async def submit(self, request: GenerationRequest | None = None, /, **fields: Any) -> Job:
         """Create a job and return it at once (usually ``QUEUED``).
 
         Takes a ``GenerationRequest`` or its fields as keywords. A submit whose
         answer was lost raises ``SubmissionUncertainError`` and is never resent.
+        When the client waits by webhook, a later ``wait()`` on the job hears its
+        callback.
         """
         self._check_open()
-        return await self._submit(_coerce(request, fields))
+        request = _coerce(request, fields)
+        expected = await self._expect(request)
+        if expected is None:
+            return await self._submit(request)
+        job = await self._submitted(request, expected)
+        self._expecting[job.id] = expected
+        expected.job.add_done_callback(lambda _: self._unclaimed(job.id, expected))
+        return job
 
-    async def _submit(self, request: GenerationRequest) -> Job:
-        model = self._provider.validate(request, self._model)
+    def _unclaimed(self, job_id: str, expected: Expected) -> None:
+        """A callback no wait() was listening for: drop it; a wait() will read the job."""
+        if self._expecting.get(job_id) is expected:
+            del self._expecting[job_id]
+            self._forget(expected)
+
+    async def _submitted(self, request: GenerationRequest, expected: Expected) -> Job:
+        """``_submit`` with ``expected``'s callback URL; forgets it if the submit fails."""
         try:
-            body = await self._transport.request(self._provider.submit_call(request, model))
+            job = await self._submit(request, expected)
+        except BaseException:
+            self._forget(expected)
+            raise
+        assert self._receiver is not None
+        self._receiver.bind(expected, job.id)
+        return job
+
+    def _forget(self, expected: Expected) -> None:
+        assert self._receiver is not None
+        self._receiver.forget(expected)
+
+    async def _submit(self, request: GenerationRequest, expected: Expected | None = None) -> Job:
+        sent = request if expected is None else attrs.evolve(request, webhook=expected.url)
+        model = self._provider.validate(sent, self._model)
+        try:
+            body = await self._transport.request(self._provider.submit_call(sent, model))
             job = self._provider.parse_submit(body)
             if not job.id.strip():
                 raise ProviderResponseError(
@@ -218,7 +363,7 @@ class CreativeClient:
                 )
             return job
         except SubmissionUncertainError as exc:
-            exc.request = _as_sent(request, model)
+            exc.request = _as_sent(request, model)  # the caller's request: no callback URL
             raise
         except ProviderResponseError as exc:
             raise SubmissionUncertainError(
@@ -242,20 +387,34 @@ class CreativeClient:
         """Poll until the job is SUCCEEDED or FAILED and return it (a failed job is returned,
         not raised). Given a job id, reads at once; given a ``Job`` still running, sleeps
         ``poll_initial`` first. Raises ``JobTimeoutError`` after ``timeout`` seconds
-        (default: the client's ``timeout``), measured on the loop's monotonic clock."""
+        (default: the client's ``timeout``), measured on the loop's monotonic clock.
+        A job this client submitted while waiting by webhook is awaited by callback."""
         self._check_open()
         limit = self.timeout if timeout is None else timeout
         _positive("timeout", limit)
         if isinstance(job, Job):
-            return await self._wait(job.id, job, limit)
-        return await self._wait(self._job_id(job), None, limit)
+            job_id, last = job.id, job
+        else:
+            job_id, last = self._job_id(job), None
+        expected = self._expecting.pop(job_id, None)
+        if expected is None:
+            return await self._wait(job_id, last, limit)
+        try:
+            done = await self._wait_called_back(job_id, last, limit, expected)
+        except BaseException:
+            if not self._closed and not expected.job.done():
+                self._expecting[job_id] = expected  # a later wait() still hears it
+            else:
+                self._forget(expected)
+            raise
+        self._forget(expected)
+        return done
 
     async def _wait(self, job_id: str, last: Job | None, limit: float) -> Job:
         # The deadline is kept by clipping the pauses and, for a read that could outlast
         # it, by a timeout around that read: a short job's reads need no timer at all.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
-        longest_read = self._transport.longest_call
         delay = self.poll_initial
         try:
             while last is None or not last.status.is_terminal:
@@ -268,14 +427,58 @@ class CreativeClient:
                             raise _Expired
                         await asyncio.sleep(pause)
                     delay = min(self.poll_max, max(delay * 2, 0.05))
-                if loop.time() + longest_read < deadline:
-                    body = await self._transport.request(self._provider.status_call(job_id))
-                    last = self._provider.parse_job(job_id, body)
-                else:
-                    last = await self._read_by(job_id, deadline)
+                last = await self._poll(job_id, deadline)
         except _Expired:
             raise JobTimeoutError(job_id, limit, job=last, provider=self.provider) from None
         return last
+
+    async def _wait_called_back(
+        self, job_id: str, last: Job | None, limit: float, expected: Expected
+    ) -> Job:
+        """``_wait`` for a job whose callback is expected: the confirmed callback, or a
+        slow poll every ``webhook_poll`` seconds in case it is lost."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        called_back = expected.job
+        try:
+            while True:
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise _Expired
+                pause = min(self.webhook_poll * random.uniform(0.9, 1.1), left)
+                await asyncio.wait((called_back,), timeout=pause)
+                if called_back.done():
+                    if called_back.cancelled():  # only close() gives up a waited-for callback
+                        raise RuntimeError("this CreativeClient is closed; create a new one")
+                    return called_back.result()
+                if loop.time() >= deadline:
+                    raise _Expired
+                last = await self._poll(job_id, deadline)
+                if last.status.is_terminal:
+                    if not expected.called:
+                        self._callback_lost(job_id)
+                    return last
+        except _Expired:
+            raise JobTimeoutError(job_id, limit, job=last, provider=self.provider) from None
+
+    def _callback_lost(self, job_id: str) -> None:
+        self._lost_callbacks += 1
+        assert self._receiver is not None
+        logger.log(
+            logging.WARNING if self._lost_callbacks == 1 else logging.DEBUG,
+            "job %s ended without a callback reaching %s; a fallback poll found it "
+            "(is that URL reachable by %s?)",
+            job_id,
+            self._receiver.public_url,
+            self.provider,
+        )
+
+    async def _poll(self, job_id: str, deadline: float) -> Job:
+        """One read of the job; ``_Expired`` if the deadline passes first."""
+        if asyncio.get_running_loop().time() + self._transport.longest_call < deadline:
+            body = await self._transport.request(self._provider.status_call(job_id))
+            return self._provider.parse_job(job_id, body)
+        return await self._read_by(job_id, deadline)
 
     async def _read_by(self, job_id: str, deadline: float) -> Job:
         """``_get``, cut off at ``deadline`` with ``_Expired``."""
@@ -310,13 +513,22 @@ class CreativeClient:
     async def _generate(
         self, request: GenerationRequest, timeout: float | None, tracker: Tracker | None = None
     ) -> Job:
-        job = await self._submit(request)
+        expected = await self._expect(request) if self._webhooks else None
+        if expected is None:
+            job = await self._submit(request)
+        else:
+            job = await self._submitted(request, expected)
         limit = self.timeout if timeout is None else timeout
         if tracker is not None:
             tracker.started()
         try:
-            job = await self._wait(job.id, job, limit)
+            if expected is None:
+                job = await self._wait(job.id, job, limit)
+            else:
+                job = await self._wait_called_back(job.id, job, limit, expected)
         finally:
+            if expected is not None:
+                self._forget(expected)
             if tracker is not None:
                 tracker.stopped()
         if job.status is JobStatus.FAILED:
@@ -438,6 +650,38 @@ class CreativeClient:
 
 class _Expired(Exception):
     """A wait's deadline passed."""
+
+
+def _listen_address(
+    listen: str | None, public_url: str | None, receiver: WebhookReceiver | None
+) -> tuple[str, int] | None:
+    """``webhook_listen`` as (host, port), once the webhook options are checked together."""
+    if receiver is not None and not isinstance(receiver, WebhookReceiver):
+        raise ConfigurationError("webhook_receiver must be a WebhookReceiver")
+    if receiver is not None and (listen is not None or public_url is not None):
+        raise ConfigurationError(
+            "webhook_receiver is served by you: leave webhook_listen and webhook_public_url out"
+        )
+    if listen is None:
+        if public_url is not None:
+            raise ConfigurationError("webhook_public_url needs webhook_listen")
+        return None
+    host, sep, port = listen.rpartition(":") if isinstance(listen, str) else ("", "", "")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigurationError(
+            f"webhook_listen must be HOST:PORT (port 0 picks a free one), got {listen!r}"
+        )
+    if host in ("0.0.0.0", "::") and public_url is None:
+        raise ConfigurationError(
+            f"listening on every interface ({listen}): give webhook_public_url, "
+            "the URL the provider reaches this machine at"
+        )
+    return host, int(port)
+
+
+def _url_of(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _coerce(request: GenerationRequest | None, fields: Mapping[str, Any]) -> GenerationRequest:

@@ -19,6 +19,9 @@ _CLIENT_OPTIONS: Mapping[str, tuple[type, ...]] = {
     "poll_max": (int, float),
     "connect_timeout": (int, float),
     "request_timeout": (int, float),
+    "webhook_listen": (str,),
+    "webhook_public_url": (str,),
+    "webhook_poll": (int, float),
 }
 _PROVIDER_KEYS = frozenset({"api_key", "api_key_env", "base_url", "model"})
 

@@ -10,69 +10,102 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from ._models import Job
-from .errors import CreativeError
+from .errors import ConfigurationError, CreativeError
 
 #: The largest callback body taken (a job document is a few KiB); larger gets 413.
 DEFAULT_MAX_BODY = 256 * 1024
-_ROUTE = "/creative-client/callback/{token}"
+#: Where callbacks arrive, under the receiver's public URL.
+CALLBACK_PATH = "/creative-client/callback/"
 
-
-class _Reader(Protocol):
-    async def get(self, job_id: str) -> Job: ...
+Reader = Callable[[str], Awaitable[Job]]
 
 
 class Expected:
     """One job's callback, expected at ``url``. ``job`` resolves with the job once a
     callback arrived and a read confirmed that the job has ended."""
 
-    __slots__ = ("called", "job", "job_id", "reading", "token", "url")
+    __slots__ = ("again", "called", "job", "job_id", "read", "token", "url")
 
     def __init__(self, token: str, url: str) -> None:
         self.token = token
         self.url = url
         self.job_id: str | None = None
         self.called = False
-        self.reading = False
+        self.read: asyncio.Task[None] | None = None
+        self.again = False  # a callback came during the read: read once more if need be
         self.job: asyncio.Future[Job] = asyncio.get_running_loop().create_future()
 
 
 class WebhookReceiver:
-    """Receives provider callbacks for the jobs of one client.
+    """Receives the callbacks of one client's jobs at ``public_url``.
 
-    ``expect()`` makes a new unguessable callback URL under ``public_url`` (send it as
-    the request's ``webhook``); ``bind()`` tells it the job id the submit answered.
-    A POST to that URL is answered ``202`` at once; the receiver then reads the job
-    with ``client.get`` and, if it has ended, resolves ``Expected.job``. Unknown
-    tokens get 404, bodies over ``max_body`` 413, other methods 405.
+    ``app`` is an aiohttp application. ``CreativeClient(webhook_listen="HOST:PORT")``
+    makes a receiver and serves it while the client is open; to serve it from an
+    aiohttp server of your own, make one, mount its app and hand it to the client::
 
-    ``app`` is the aiohttp application: ``CreativeClient(webhook_listen=...)`` runs
-    it, or mount it in a server of your own (``parent.add_subapp(prefix, app)``, with
-    ``public_url`` ending in that prefix).
+        receiver = WebhookReceiver("https://hooks.example.com/creative")
+        my_app.add_subapp("/creative", receiver.app)
+        async with CreativeClient("deepixels", webhook_receiver=receiver) as client:
+            ...
+
+    ``public_url`` is where the provider reaches ``app`` (here, the sub-app's prefix).
+    Each job gets its own unguessable path below it. A POST there is answered ``202``
+    at once; the receiver then reads the job through the client and, if it has ended,
+    hands it to the job's waiter. An unknown path gets 404 (a job already reported or
+    never sent), a body over ``max_body`` bytes 413, another method 405.
+
+    ``callbacks`` and ``confirmations`` count the callbacks taken and the reads they
+    caused.
     """
 
-    def __init__(
-        self, client: _Reader, public_url: str, *, max_body: int = DEFAULT_MAX_BODY
-    ) -> None:
-        self._client = client
+    def __init__(self, public_url: str, *, max_body: int = DEFAULT_MAX_BODY) -> None:
+        parts = urlsplit(public_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+            raise ConfigurationError(
+                f"the webhook public URL must be an http(s) URL without a query, got {public_url!r}"
+            )
+        if not isinstance(max_body, int) or isinstance(max_body, bool) or max_body <= 0:
+            raise ConfigurationError("max_body must be a whole number > 0")
         self.public_url = public_url.rstrip("/")
         self.max_body = max_body
+        self._prefix = self.public_url + CALLBACK_PATH
         self._expected: dict[str, Expected] = {}
-        self._reads: set[asyncio.Task[None]] = set()
+        self._reader: Reader | None = None
         self.app = web.Application(client_max_size=max_body)
-        self.app.router.add_route("*", _ROUTE, self._callback)
-        #: Callbacks received, and reads made to confirm them (for tests and figures).
+        self.app.router.add_route("*", CALLBACK_PATH + "{token}", self._callback)
         self.callbacks = 0
         self.confirmations = 0
+
+    def __repr__(self) -> str:
+        return f"WebhookReceiver({self.public_url!r}, expecting={len(self._expected)})"
+
+    # The client's side. One client at a time reads the jobs its callbacks announce.
+
+    def attach(self, reader: Reader) -> None:
+        """Confirm callbacks with ``reader`` (the client's job read) from now on."""
+        if self._reader is not None and self._reader != reader:
+            raise ConfigurationError("this WebhookReceiver already serves another client")
+        self._reader = reader
+
+    async def detach(self) -> None:
+        """The client closes: forget every job, and stop the reads in flight."""
+        self._reader = None
+        expected, self._expected = list(self._expected.values()), {}
+        reads = [e.read for e in expected if e.read is not None]
+        for each in expected:
+            self.forget(each)
+        await asyncio.gather(*reads, return_exceptions=True)
 
     def expect(self) -> Expected:
         """A new callback URL, not yet tied to a job."""
         token = secrets.token_urlsafe(24)
-        expected = Expected(token, self.public_url + _ROUTE.format(token=token))
+        expected = Expected(token, self._prefix + token)
         self._expected[token] = expected
         return expected
 
@@ -83,17 +116,14 @@ class WebhookReceiver:
             self._confirm_soon(expected)
 
     def forget(self, expected: Expected) -> None:
-        """The waiter is done with it: later callbacks get 404."""
+        """The job is reported (or given up): later callbacks get 404."""
         self._expected.pop(expected.token, None)
+        if expected.read is not None:
+            expected.read.cancel()
         if not expected.job.done():
             expected.job.cancel()
 
-    async def close(self) -> None:
-        """Stop the confirming reads in flight."""
-        reads = list(self._reads)
-        for task in reads:
-            task.cancel()
-        await asyncio.gather(*reads, return_exceptions=True)
+    # The provider's side.
 
     async def _callback(self, request: web.Request) -> web.Response:
         if request.method != "POST":
@@ -109,27 +139,33 @@ class WebhookReceiver:
         except web.HTTPRequestEntityTooLarge:
             return web.json_response({"error": "body too large"}, status=413)
         self.callbacks += 1
-        if not expected.called:
-            expected.called = True
-            if expected.job_id is not None:
-                self._confirm_soon(expected)
-        elif expected.job_id is not None and not expected.job.done() and not expected.reading:
-            self._confirm_soon(expected)  # an earlier callback came while the job still ran
+        expected.called = True
+        if expected.job_id is not None:
+            self._confirm_soon(expected)
         return web.json_response({"ok": True}, status=202)
 
     def _confirm_soon(self, expected: Expected) -> None:
-        task = asyncio.create_task(self._confirm(expected))
-        self._reads.add(task)
-        task.add_done_callback(self._reads.discard)
+        """Read the job, unless it is known or a read is on its way."""
+        if expected.job.done() or self._reader is None:
+            return
+        if expected.read is not None:
+            expected.again = True  # a duplicate, or the real callback after a forged one
+            return
+        expected.read = asyncio.create_task(self._confirm(expected, self._reader))
 
-    async def _confirm(self, expected: Expected) -> None:
+    async def _confirm(self, expected: Expected, reader: Reader) -> None:
         assert expected.job_id is not None
-        self.confirmations += 1
-        expected.reading = True
         try:
-            with contextlib.suppress(CreativeError):  # the waiter's slow polls carry on
-                job = await self._client.get(expected.job_id)
-                if job.status.is_terminal and not expected.job.done():
-                    expected.job.set_result(job)
+            while not expected.job.done():
+                expected.again = False
+                self.confirmations += 1
+                with contextlib.suppress(CreativeError):  # the waiter's slow polls carry on
+                    job = await reader(expected.job_id)
+                    if job.status.is_terminal:
+                        if not expected.job.done():
+                            expected.job.set_result(job)
+                        return
+                if not expected.again:
+                    return
         finally:
-            expected.reading = False
+            expected.read = None
