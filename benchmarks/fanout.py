@@ -22,7 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from creative_client.testing import FakeProcess
@@ -70,17 +70,21 @@ async def run_sdk(url: str, n: int, concurrency: int) -> int:
     return ok
 
 
-RUNNERS: dict[str, Callable[[str, int, int], int]] = {
+#: A side: (url, n, concurrency) -> jobs that succeeded, maybe with more figures to print.
+Run = Callable[[str, int, int], int | tuple[int, dict[str, Any]]]
+
+RUNNERS: dict[str, Run] = {
     "raw": lambda url, n, concurrency: asyncio.run(run_raw(url, n, concurrency)),
     "sdk": lambda url, n, concurrency: asyncio.run(run_sdk(url, n, concurrency)),
 }
 
 
-def child(run: Callable[[str, int, int], int], url: str, n: int, concurrency: int) -> None:
+def child(run: Run, url: str, n: int, concurrency: int) -> None:
     """Time one run in this process; print its figures as JSON."""
     usage0 = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
-    ok = run(url, n, concurrency)
+    result = run(url, n, concurrency)
+    ok, more = result if isinstance(result, tuple) else (result, {})
     elapsed = time.perf_counter() - start
     usage1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
@@ -92,6 +96,7 @@ def child(run: Callable[[str, int, int], int], url: str, n: int, concurrency: in
                 "jobs_per_s": n / elapsed,
                 "cpu_per_job": cpu / max(n, 1),
                 "peak_rss_mib": usage1.ru_maxrss / 1024,
+                **more,
             }
         )
     )
@@ -101,9 +106,15 @@ def child(run: Callable[[str, int, int], int], url: str, n: int, concurrency: in
 
 
 def measure(
-    side: str, fake: FakeProcess, n: int, concurrency: int, script: str = __file__
+    side: str,
+    fake: FakeProcess,
+    n: int,
+    concurrency: int,
+    script: str = __file__,
+    options: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Run ``script --child side`` in a fresh process; its figures, with requests/job."""
+    """Run ``script --child side [options]`` in a fresh process; its figures, with
+    requests/job."""
     url = fake.base_url
     before = fake.stats()
     out = subprocess.run(
@@ -118,6 +129,7 @@ def measure(
             str(n),
             "--concurrency",
             str(concurrency),
+            *options,
         ],
         env={**os.environ, **ALLOCATOR},
         capture_output=True,

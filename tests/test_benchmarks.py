@@ -24,3 +24,17 @@ def test_benchmark_runs(script: str, ratio: str) -> None:
     assert ratio in out.stdout and "jobs/s" in out.stdout
     requests = out.stdout.split("HTTP requests/job")[1].split()
     assert requests[:3] == ["2.00", "2.00", "1.000"]  # both sides: one submit, one read
+
+
+def test_webhook_benchmark_runs() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "webhooks.py"), "--n", "20", "--pairs", "1",
+         "--concurrency", "10", "--job-duration", "0.2"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "hook: SDK/raw" in out.stdout and "targets, SDK by webhook" in out.stdout
+    requests = out.stdout.split("HTTP requests/job")[1].split()
+    assert requests[:2] == ["2.000", "2.000"]  # both webhook sides: a submit, a confirming read
+    latency = out.stdout.split("callback->yield median ms")[1].split()
+    assert float(latency[1]) >= 0  # the SDK's jobs were matched with their callbacks

@@ -89,6 +89,20 @@ def test_from_config_toml_file(tmp_path: Path) -> None:
     assert switched.provider == "neocu" and switched.model is None
 
 
+def test_from_config_sets_the_webhook_options() -> None:
+    config = {
+        "provider": "deepixels",
+        "webhook_listen": "127.0.0.1:0",
+        "webhook_public_url": "https://hooks.example.com/creative",
+        "webhook_poll": 12,
+        "deepixels": {"api_key": API_KEY, "model": "m"},
+    }
+    client = CreativeClient.from_config(config, {})
+    assert client.webhook_poll == 12.0 and client.webhook_address is None  # not open yet
+    with pytest.raises(ConfigurationError, match="webhook_listen"):
+        CreativeClient.from_config({**config, "webhook_listen": 8080}, {})
+
+
 @pytest.mark.parametrize(
     ("config", "message"),
     [

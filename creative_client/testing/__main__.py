@@ -4,7 +4,8 @@
 
 Prints ``READY <base_url>`` once it listens, then serves until stdin closes,
 SIGINT or SIGTERM. GET ``<root>/_fake/stats`` returns its counters, GET
-``<root>/_fake/prompts`` the jobs made per prompt. ``FakeProcess`` drives it from
+``<root>/_fake/prompts`` the jobs made per prompt, GET ``<root>/_fake/callbacks``
+(Deepixels) when each job's callback went out. ``FakeProcess`` drives it from
 a test or a benchmark.
 """
 
@@ -19,6 +20,7 @@ from . import fake_for
 
 
 async def serve(args: argparse.Namespace) -> None:
+    options = {"webhook_loss": args.webhook_loss} if args.webhook_loss else {}
     fake = fake_for(
         args.provider,
         port=args.port,
@@ -26,6 +28,7 @@ async def serve(args: argparse.Namespace) -> None:
         failure_rate=args.failure_rate,
         hold_submits_after=args.hold_submits_after,
         record=False,
+        **options,
     )
     async with fake:
         print(f"READY {fake.base_url}", flush=True)
@@ -54,6 +57,12 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         metavar="K",
         help="hold the answers of submits after the K-th until POST /_fake/release",
+    )
+    parser.add_argument(
+        "--webhook-loss",
+        type=float,
+        default=0.0,
+        help="the fraction of webhook callbacks never sent (deepixels)",
     )
     parser.add_argument(
         "--watch-stdin", action="store_true", help="stop when stdin closes (a parent died)"

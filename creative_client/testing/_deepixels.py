@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -27,8 +28,10 @@ class FakeDeepixels(FakeServer):
 
     A job submitted with a ``webhook`` on loopback is POSTed there (its job document)
     when it ends, ``webhook_copies`` times; ``webhook_loss`` of them (a fraction,
-    seeded) are never sent. ``webhooks_sent`` and ``webhooks_lost`` count them. A
-    webhook anywhere else is never called: a fake reaches nothing beyond this machine.
+    seeded) are never sent. ``webhooks_sent`` and ``webhooks_lost`` count them, and
+    ``callback_times`` holds when each job's first callback went out (``time.monotonic()``
+    as its headers were sent; GET ``/_fake/callbacks``). A webhook anywhere else is
+    never called: a fake reaches nothing beyond this machine.
     """
 
     name: ClassVar[str] = "deepixels"
@@ -42,6 +45,7 @@ class FakeDeepixels(FakeServer):
         self.webhook_copies = webhook_copies
         self.webhooks_sent = 0
         self.webhooks_lost = 0
+        self.callback_times: dict[str, float] = {}
         self._callbacks: set[asyncio.Task[None]] = set()
         self._timers: set[asyncio.TimerHandle] = set()
         self._session: aiohttp.ClientSession | None = None
@@ -71,15 +75,38 @@ class FakeDeepixels(FakeServer):
             self.webhooks_lost += 1
             return
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+            sent = aiohttp.TraceConfig()
+            sent.on_request_headers_sent.append(self._sent)
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=10),
+                connector=aiohttp.TCPConnector(limit=0),  # as if from many servers
+                trace_configs=[sent],
+            )
         for _ in range(self.webhook_copies):
             with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                async with self._session.post(job.body["webhook"], json=self.document(job)):
+                async with self._session.post(
+                    job.body["webhook"], json=self.document(job), trace_request_ctx=job.id
+                ):
                     self.webhooks_sent += 1
+
+    async def _sent(self, _session: aiohttp.ClientSession, context: Any, _params: object) -> None:
+        job_id = context.trace_request_ctx
+        self.callback_times.setdefault(job_id, time.monotonic())
+
+    def stats(self) -> dict[str, int]:
+        return {
+            **super().stats(),
+            "webhooks_sent": self.webhooks_sent,
+            "webhooks_lost": self.webhooks_lost,
+        }
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post(f"{self.prefix}/generate", self._generate)
         app.router.add_get(f"{self.prefix}/get", self._get)
+        app.router.add_get("/_fake/callbacks", self._callback_times)
+
+    async def _callback_times(self, request: web.Request) -> web.Response:
+        return web.json_response(self.callback_times)
 
     def error_reply(self, status: int, message: str) -> Reply:
         return json_reply(status, {"status": "error", "message": message})

@@ -20,7 +20,8 @@ class FakeProcess:
     ...     assert fake.stats()["submit"] == 10
 
     It stops when the context ends, and by itself if this process dies (it watches
-    its stdin). ``hold_submits_after`` is the fake's option of that name.
+    its stdin). ``hold_submits_after`` and ``webhook_loss`` (Deepixels) are the fake's
+    options of those names.
     """
 
     def __init__(
@@ -30,6 +31,7 @@ class FakeProcess:
         job_duration: float = 0.0,
         failure_rate: float = 0.0,
         hold_submits_after: int | None = None,
+        webhook_loss: float = 0.0,
     ) -> None:
         self.provider = provider
         self._args = [
@@ -38,6 +40,8 @@ class FakeProcess:
         ]  # fmt: skip
         if hold_submits_after is not None:
             self._args += ["--hold-submits-after", str(hold_submits_after)]
+        if webhook_loss:
+            self._args += ["--webhook-loss", str(webhook_loss)]
         self._proc: subprocess.Popen[str] | None = None
         self.base_url = ""
         self.root_url = ""
@@ -60,6 +64,11 @@ class FakeProcess:
         """The fake's counters: submits, reads, jobs, ..."""
         stats: dict[str, int] = self._call("GET", "stats")
         return stats
+
+    def callbacks(self) -> dict[str, float]:
+        """When each job's first callback went out, by job id (``time.monotonic()``)."""
+        times: dict[str, float] = self._call("GET", "callbacks")
+        return times
 
     def prompts(self) -> Counter[str]:
         """How many jobs were made per prompt."""
