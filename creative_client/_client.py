@@ -327,7 +327,7 @@ class CreativeClient:
             return await self._submit(request)
         job = await self._submitted(request, expected)
         self._expecting[job.id] = expected
-        expected.job.add_done_callback(lambda _: self._unclaimed(job.id, expected))
+        expected.unclaimed = lambda: self._unclaimed(job.id, expected)
         return job
 
     def _unclaimed(self, job_id: str, expected: Expected) -> None:
@@ -402,7 +402,7 @@ class CreativeClient:
         try:
             done = await self._wait_called_back(job_id, last, limit, expected)
         except BaseException:
-            if not self._closed and not expected.job.done():
+            if not self._closed and expected.job is None:
                 self._expecting[job_id] = expected  # a later wait() still hears it
             else:
                 self._forget(expected)
@@ -439,18 +439,26 @@ class CreativeClient:
         slow poll every ``webhook_poll`` seconds in case it is lost."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
-        called_back = expected.job
         try:
-            while True:
+            while expected.job is None:
                 left = deadline - loop.time()
                 if left <= 0:
                     raise _Expired
-                pause = min(self.webhook_poll * random.uniform(0.9, 1.1), left)
-                await asyncio.wait((called_back,), timeout=pause)
-                if called_back.done():
-                    if called_back.cancelled():  # only close() gives up a waited-for callback
-                        raise RuntimeError("this CreativeClient is closed; create a new one")
-                    return called_back.result()
+                # Awaited directly (one hop from the confirming read to this task), and
+                # woken by a timer for the fallback poll.
+                wake = expected.wake = loop.create_future()
+                timer = loop.call_later(
+                    min(self.webhook_poll * random.uniform(0.9, 1.1), left), _wake, wake
+                )
+                try:
+                    await wake
+                finally:
+                    timer.cancel()
+                    expected.wake = None
+                if expected.job is not None:
+                    break
+                if expected.gone:  # only close() lets go of a callback someone waits for
+                    raise RuntimeError("this CreativeClient is closed; create a new one")
                 if loop.time() >= deadline:
                     raise _Expired
                 last = await self._poll(job_id, deadline)
@@ -460,6 +468,7 @@ class CreativeClient:
                     return last
         except _Expired:
             raise JobTimeoutError(job_id, limit, job=last, provider=self.provider) from None
+        return expected.job
 
     def _callback_lost(self, job_id: str) -> None:
         self._lost_callbacks += 1
@@ -650,6 +659,11 @@ class CreativeClient:
 
 class _Expired(Exception):
     """A wait's deadline passed."""
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _listen_address(

@@ -24,7 +24,7 @@ async def bounded_map(
     items: Iterable[T] | AsyncIterable[T],
     worker: Callable[[int, T], Coroutine[Any, Any, R]],
     limit: int,
-    live: set[asyncio.Task[R]],
+    live: set[asyncio.Task[Any]],
 ) -> AsyncGenerator[R, None]:
     """Run ``worker(index, item)`` for each item, yielding results in completion order.
 
@@ -34,13 +34,21 @@ async def bounded_map(
     also kept in ``live`` (the client's set) so that closing the client can cancel
     it. Leaving the loop early cancels what is still running and waits for it.
     """
-    finished: asyncio.Queue[asyncio.Task[R]] = asyncio.Queue()
-    mine: set[asyncio.Task[R]] = set()
+    # A result is handed over by its own task, as its last step: the consumer wakes on
+    # the next turn of the loop, not one turn later through a done-callback (a turn is
+    # slow when thousands of jobs finish at once). A task that fails or is cancelled
+    # is handed over by its done-callback instead.
+    finished: asyncio.Queue[tuple[R] | asyncio.Task[None]] = asyncio.Queue()
+    mine: set[asyncio.Task[None]] = set()
 
-    def on_done(task: asyncio.Task[R]) -> None:
+    async def run(index: int, item: T) -> None:
+        finished.put_nowait((await worker(index, item),))
+
+    def on_done(task: asyncio.Task[None]) -> None:
         mine.discard(task)
         live.discard(task)
-        finished.put_nowait(task)
+        if task.cancelled() or task.exception() is not None:
+            finished.put_nowait(task)
 
     if isinstance(items, AsyncIterable):
         source: AsyncIterator[T] | None = aiter(items)
@@ -65,7 +73,7 @@ async def bounded_map(
                 except (StopIteration, StopAsyncIteration):
                     exhausted = True
                     break
-                task = asyncio.create_task(worker(index, item))
+                task = asyncio.create_task(run(index, item))
                 index += 1
                 mine.add(task)
                 live.add(task)
@@ -74,20 +82,23 @@ async def bounded_map(
                 return
             done = await finished.get()
             yielded += 1
+            if isinstance(done, tuple):
+                yield done[0]
+                continue
             if done.cancelled():
                 raise RuntimeError(
                     "a job of this batch was cancelled from outside it (was the client closed?)"
                 )
-            yield done.result()
+            done.result()  # raises the worker's exception
     finally:
         await cancel_all(mine)
         while not finished.empty():
             left = finished.get_nowait()
-            if not left.cancelled():
+            if isinstance(left, asyncio.Task) and not left.cancelled():
                 left.exception()  # retrieved, so asyncio does not log it as lost
 
 
-async def cancel_all(tasks: set[asyncio.Task[R]]) -> None:
+async def cancel_all(tasks: set[asyncio.Task[Any]]) -> None:
     """Cancel the tasks and wait until every one has ended."""
     pending = list(tasks)
     for task in pending:

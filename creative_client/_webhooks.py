@@ -27,10 +27,16 @@ Reader = Callable[[str], Awaitable[Job]]
 
 
 class Expected:
-    """One job's callback, expected at ``url``. ``job`` resolves with the job once a
-    callback arrived and a read confirmed that the job has ended."""
+    """One job's callback, expected at ``url``.
 
-    __slots__ = ("again", "called", "job", "job_id", "read", "token", "url")
+    ``job`` is set once a callback arrived and a read confirmed that the job has
+    ended; then ``wake`` (the waiter's future, while one waits) is resolved, or
+    ``unclaimed`` called when nobody waits. ``gone`` says the receiver forgot it.
+    """
+
+    __slots__ = (
+        "again", "called", "gone", "job", "job_id", "read", "token", "unclaimed", "url", "wake",
+    )  # fmt: skip
 
     def __init__(self, token: str, url: str) -> None:
         self.token = token
@@ -39,7 +45,23 @@ class Expected:
         self.called = False
         self.read: asyncio.Task[None] | None = None
         self.again = False  # a callback came during the read: read once more if need be
-        self.job: asyncio.Future[Job] = asyncio.get_running_loop().create_future()
+        self.job: Job | None = None
+        self.gone = False
+        self.wake: asyncio.Future[None] | None = None
+        self.unclaimed: Callable[[], object] | None = None
+
+    def _resolve(self, job: Job | None) -> None:
+        """The job ended (``job``), or the receiver let go of it (``None``)."""
+        if job is None:
+            self.gone = True
+        else:
+            self.job = job
+        wake = self.wake
+        if wake is not None:
+            if not wake.done():
+                wake.set_result(None)
+        elif job is not None and self.unclaimed is not None:
+            self.unclaimed()
 
 
 class WebhookReceiver:
@@ -120,8 +142,8 @@ class WebhookReceiver:
         self._expected.pop(expected.token, None)
         if expected.read is not None:
             expected.read.cancel()
-        if not expected.job.done():
-            expected.job.cancel()
+        if not expected.gone:
+            expected._resolve(None)
 
     # The provider's side.
 
@@ -146,7 +168,7 @@ class WebhookReceiver:
 
     def _confirm_soon(self, expected: Expected) -> None:
         """Read the job, unless it is known or a read is on its way."""
-        if expected.job.done() or self._reader is None:
+        if expected.job is not None or expected.gone or self._reader is None:
             return
         if expected.read is not None:
             expected.again = True  # a duplicate, or the real callback after a forged one
@@ -156,14 +178,13 @@ class WebhookReceiver:
     async def _confirm(self, expected: Expected, reader: Reader) -> None:
         assert expected.job_id is not None
         try:
-            while not expected.job.done():
+            while True:
                 expected.again = False
                 self.confirmations += 1
                 with contextlib.suppress(CreativeError):  # the waiter's slow polls carry on
                     job = await reader(expected.job_id)
                     if job.status.is_terminal:
-                        if not expected.job.done():
-                            expected.job.set_result(job)
+                        expected._resolve(job)
                         return
                 if not expected.again:
                     return
