@@ -1,11 +1,14 @@
 """Waiting by webhook: HTTP requests per job, and how soon a job is yielded after its
 callback, for jobs that last 5 s.
 
-    python benchmarks/webhooks.py                     # N=1,000, concurrency 250, 3 rounds
+    python benchmarks/webhooks.py                 # N=1,000, concurrency 250, 3 rounds
+    python benchmarks/webhooks.py --spread 0      # every job of a wave ends at once
     python benchmarks/webhooks.py --loss 0.05 --webhook-poll 10   # 5% of callbacks lost
 
 Three sides, each run a fresh child process, in rounds A B C A B C ..., against the
-same fake Deepixels process (5 s jobs; it POSTs each job's webhook when the job ends):
+same fake Deepixels process, which POSTs each job's webhook when the job ends. Jobs
+last 5 s ± 20% (``--spread``): real jobs do not all end in the same millisecond;
+``--spread 0`` makes each wave of 250 end together, the worst case.
 
 - ``raw-hook``: a minimal raw-aiohttp loop with a receiver of its own: per-job token,
   answer 202, confirm with one GET, hand the job over; no fallback polls.
@@ -15,7 +18,7 @@ same fake Deepixels process (5 s jobs; it POSTs each job's webhook when the job 
 Requests per job are counted by the server (submits and reads; the callbacks are the
 provider's requests, not the client's). Latency is from the moment the fake sent a
 callback's headers to the moment the client yielded that job (``time.monotonic()`` on
-both sides: one clock on one machine).
+both sides: one clock on one machine), so it includes the trip to the receiver.
 """
 
 from __future__ import annotations
@@ -136,6 +139,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=250)
     parser.add_argument("--pairs", type=int, default=3, help="rounds of the three sides")
     parser.add_argument("--job-duration", type=float, default=5.0)
+    parser.add_argument(
+        "--spread", type=float, default=0.2, help="durations vary by this fraction, +/-"
+    )
     parser.add_argument("--loss", type=float, default=0.0, help="callbacks the fake loses")
     parser.add_argument("--webhook-poll", type=float, default=30.0, help="the SDK's fallback")
     parser.add_argument("--sides", default=",".join(SIDES), help="which, comma-separated")
@@ -147,11 +153,15 @@ def main() -> None:
         return
     sides = [side for side in SIDES if side in args.sides.split(",")]
     runs: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
-    with FakeProcess("deepixels", job_duration=args.job_duration, webhook_loss=args.loss) as fake:
+    with FakeProcess(
+        "deepixels", job_duration=args.job_duration, job_spread=args.spread, webhook_loss=args.loss
+    ) as fake:
         for i in range(args.pairs):
             for side in sides:
                 options = ["--webhook-poll", str(args.webhook_poll)]
+                lost = fake.stats()["webhooks_lost"]
                 result = measure(side, fake, args.n, args.concurrency, __file__, options)
+                result["lost"] = fake.stats()["webhooks_lost"] - lost
                 delays = latencies_ms(result, fake.callbacks())
                 result["latency_ms"] = statistics.median(delays) if delays else float("nan")
                 result["latency_p90_ms"] = (
@@ -163,12 +173,12 @@ def main() -> None:
                     f"{result['cpu_per_job'] * 1e6:7.1f} us CPU/job  "
                     f"{result['peak_rss_mib']:6.1f} MiB  {result['requests_per_job']:.3f} req/job  "
                     f"callback->yield median {result['latency_ms']:.1f} ms "
-                    f"(p90 {result['latency_p90_ms']:.1f})",
+                    f"(p90 {result['latency_p90_ms']:.1f}), {result['lost']} callbacks lost",
                     flush=True,
                 )
     print(
         f"\nmedians of {args.pairs} rounds, N={args.n:,}, concurrency {args.concurrency}, "
-        f"{args.job_duration:g} s jobs, {args.loss:.0%} of callbacks lost:"
+        f"{args.job_duration:g} s jobs (+/- {args.spread:.0%}), {args.loss:.0%} of callbacks lost:"
     )
     print(f"{'':28}" + "".join(f"{side:>12}" for side in sides) + f"{'hook: SDK/raw':>15}")
     rows = [

@@ -295,6 +295,7 @@ class CreativeClient:
                 raise
             try:
                 await web.SockSite(runner, sock).start()
+                self._check_open()  # closed while this started: leave nothing listening
             except BaseException:
                 await runner.cleanup()
                 sock.close()

@@ -359,3 +359,12 @@ async def test_the_fake_never_calls_a_webhook_beyond_loopback(fake: FakeDeepixel
         await client.generate(prompt="a fox", webhook="https://example.com/hook")
         await asyncio.sleep(0.05)
         assert fake.webhooks_sent == 0 and not fake._timers
+
+
+async def test_the_fake_spreads_job_durations_when_asked() -> None:
+    async with FakeDeepixels(job_duration=1.0, job_spread=0.2) as spread:
+        body = {"model": "m", "input": {}}
+        durations = [spread.new_job(body, f"p{n}").duration for n in range(200)]
+    assert 0.8 <= min(durations) < 0.85 and 1.15 < max(durations) <= 1.2
+    async with FakeDeepixels(job_duration=1.0) as fixed:
+        assert fixed.new_job(body, "p").duration == 1.0

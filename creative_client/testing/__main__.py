@@ -25,6 +25,7 @@ async def serve(args: argparse.Namespace) -> None:
         args.provider,
         port=args.port,
         job_duration=args.job_duration,
+        job_spread=args.job_spread,
         failure_rate=args.failure_rate,
         hold_submits_after=args.hold_submits_after,
         record=False,
@@ -51,6 +52,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("provider", choices=["deepixels", "neocu"])
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--job-duration", type=float, default=0.0)
+    parser.add_argument(
+        "--job-spread", type=float, default=0.0, help="durations vary by this fraction, +/-"
+    )
     parser.add_argument("--failure-rate", type=float, default=0.0)
     parser.add_argument(
         "--hold-submits-after",

@@ -20,8 +20,8 @@ class FakeProcess:
     ...     assert fake.stats()["submit"] == 10
 
     It stops when the context ends, and by itself if this process dies (it watches
-    its stdin). ``hold_submits_after`` and ``webhook_loss`` (Deepixels) are the fake's
-    options of those names.
+    its stdin). ``job_spread``, ``hold_submits_after`` and ``webhook_loss`` (Deepixels)
+    are the fake's options of those names.
     """
 
     def __init__(
@@ -29,6 +29,7 @@ class FakeProcess:
         provider: str = "deepixels",
         *,
         job_duration: float = 0.0,
+        job_spread: float = 0.0,
         failure_rate: float = 0.0,
         hold_submits_after: int | None = None,
         webhook_loss: float = 0.0,
@@ -36,7 +37,8 @@ class FakeProcess:
         self.provider = provider
         self._args = [
             sys.executable, "-m", "creative_client.testing", provider, "--watch-stdin",
-            "--job-duration", str(job_duration), "--failure-rate", str(failure_rate),
+            "--job-duration", str(job_duration), "--job-spread", str(job_spread),
+            "--failure-rate", str(failure_rate),
         ]  # fmt: skip
         if hold_submits_after is not None:
             self._args += ["--hold-submits-after", str(hold_submits_after)]

@@ -149,8 +149,9 @@ class FakeServer:
     >>> async with FakeDeepixels(job_duration=0.2) as fake:
     ...     client = CreativeClient("deepixels", "test-key", base_url=fake.base_url)
 
-    ``job_duration`` is how long a job runs; a job fails when its prompt contains
-    ``[fail]`` or by ``failure_rate``; ``api_key`` (when set) is the only key
+    ``job_duration`` is how long a job runs (times a factor drawn from 1 ± ``job_spread``,
+    seeded, when that is set); a job fails when its prompt contains ``[fail]`` or by
+    ``failure_rate``; ``api_key`` (when set) is the only key
     accepted; ``prefix`` is the path the API lives under. ``inject`` queues exact
     answers; ``read_faults`` / ``submit_faults`` add random ones. ``requests``
     records what arrived (``record=False`` keeps only the counts); ``prompts`` counts
@@ -168,6 +169,7 @@ class FakeServer:
         api_key: str | None = None,
         prefix: str = "/v1",
         job_duration: float = 0.0,
+        job_spread: float = 0.0,
         failure_rate: float = 0.0,
         read_faults: Faults | None = None,
         submit_faults: Faults | None = None,
@@ -181,6 +183,7 @@ class FakeServer:
         self.api_key = api_key
         self.prefix = prefix.rstrip("/")
         self.job_duration = job_duration
+        self.job_spread = job_spread
         self.failure_rate = failure_rate
         self.read_faults = read_faults or Faults()
         self.submit_faults = submit_faults or Faults()
@@ -336,7 +339,7 @@ class FakeServer:
             id=f"{self.name[:2]}-{self._next_id:06d}",
             created=time.monotonic(),
             wall_created=time.time(),
-            duration=self.job_duration,
+            duration=self._duration(),
             fails=fails,
             body=body,
             prompt=prompt,
@@ -347,6 +350,12 @@ class FakeServer:
         self.active += 1
         self.peak_active = max(self.peak_active, self.active)
         return job
+
+    def _duration(self) -> float:
+        spread = self.job_spread
+        if not spread:
+            return self.job_duration
+        return self.job_duration * self._rng.uniform(1 - spread, 1 + spread)
 
     async def hold(self) -> None:
         """Hold a submit's answer, if ``hold_submits_after`` says so, until ``release()``."""
