@@ -416,6 +416,7 @@ class CreativeClient:
         # it, by a timeout around that read: a short job's reads need no timer at all.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
+        longest_read = self._transport.longest_call
         delay = self.poll_initial
         try:
             while last is None or not last.status.is_terminal:
@@ -428,7 +429,11 @@ class CreativeClient:
                             raise _Expired
                         await asyncio.sleep(pause)
                     delay = min(self.poll_max, max(delay * 2, 0.05))
-                last = await self._poll(job_id, deadline)
+                if loop.time() + longest_read < deadline:
+                    body = await self._transport.request(self._provider.status_call(job_id))
+                    last = self._provider.parse_job(job_id, body)
+                else:
+                    last = await self._read_by(job_id, deadline)
         except _Expired:
             raise JobTimeoutError(job_id, limit, job=last, provider=self.provider) from None
         return last
@@ -462,7 +467,7 @@ class CreativeClient:
                     raise RuntimeError("this CreativeClient is closed; create a new one")
                 if loop.time() >= deadline:
                     raise _Expired
-                last = await self._poll(job_id, deadline)
+                last = await self._read_by(job_id, deadline)  # rare: a timer is fine
                 if last.status.is_terminal:
                     if not expected.called:
                         self._callback_lost(job_id)
@@ -482,13 +487,6 @@ class CreativeClient:
             self._receiver.public_url,
             self.provider,
         )
-
-    async def _poll(self, job_id: str, deadline: float) -> Job:
-        """One read of the job; ``_Expired`` if the deadline passes first."""
-        if asyncio.get_running_loop().time() + self._transport.longest_call < deadline:
-            body = await self._transport.request(self._provider.status_call(job_id))
-            return self._provider.parse_job(job_id, body)
-        return await self._read_by(job_id, deadline)
 
     async def _read_by(self, job_id: str, deadline: float) -> Job:
         """``_get``, cut off at ``deadline`` with ``_Expired``."""
