@@ -484,7 +484,7 @@ class CreativeClient:
             "job %s ended without a callback reaching %s; a fallback poll found it "
             "(is that URL reachable by %s?)",
             job_id,
-            self._receiver.public_url,
+            self._receiver.shown_url,
             self.provider,
         )
 

@@ -95,6 +95,8 @@ class WebhookReceiver:
         if not isinstance(max_body, int) or isinstance(max_body, bool) or max_body <= 0:
             raise ConfigurationError("max_body must be a whole number > 0")
         self.public_url = public_url.rstrip("/")
+        # For messages: a password in the URL (a proxy's basic auth) is not shown.
+        self.shown_url = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
         self.max_body = max_body
         self._prefix = self.public_url + CALLBACK_PATH
         self._expected: dict[str, Expected] = {}
@@ -105,7 +107,7 @@ class WebhookReceiver:
         self.confirmations = 0
 
     def __repr__(self) -> str:
-        return f"WebhookReceiver({self.public_url!r}, expecting={len(self._expected)})"
+        return f"WebhookReceiver({self.shown_url!r}, expecting={len(self._expected)})"
 
     # The client's side. One client at a time reads the jobs its callbacks announce.
 

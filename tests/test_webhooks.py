@@ -322,6 +322,13 @@ async def test_the_receiver_starts_at_first_use_without_async_with(
         await client.aclose()
 
 
+def test_a_password_in_the_public_url_is_not_shown() -> None:
+    receiver = WebhookReceiver("https://user:s3cret-pw@hooks.example.com/creative")
+    assert receiver.public_url == "https://user:s3cret-pw@hooks.example.com/creative"
+    assert "s3cret" not in repr(receiver) and "s3cret" not in receiver.shown_url
+    assert receiver.shown_url == "https://hooks.example.com/creative"
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
