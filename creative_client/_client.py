@@ -249,7 +249,8 @@ class CreativeClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Cancel work still in flight and close the session the client made. Idempotent."""
+        """Cancel work still in flight, stop the webhook server the client runs, and close
+        the session the client made. Idempotent."""
         self._closed = True
         await cancel_all(self._live)
         self._expecting.clear()
