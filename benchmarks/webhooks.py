@@ -30,7 +30,7 @@ import statistics
 import time
 from typing import Any
 
-from fanout import KEY, child, measure, median
+from fanout import KEY, Run, child, measure, median
 
 from creative_client.testing import FakeProcess
 
@@ -110,7 +110,7 @@ async def sdk(url: str, n: int, concurrency: int, **options: Any) -> tuple[int, 
     return ok, yielded
 
 
-def runner(side: str, webhook_poll: float) -> Any:
+def runner(side: str, webhook_poll: float) -> Run:
     def run(url: str, n: int, concurrency: int) -> tuple[int, dict[str, Any]]:
         if side == "raw-hook":
             ok, yielded = asyncio.run(raw_hook(url, n, concurrency))

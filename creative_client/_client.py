@@ -23,7 +23,7 @@ from ._fanout import ProgressHook, Tracker, bounded_map, cancel_all
 from ._models import GenerationRequest, Job, JobStatus, Outcome
 from ._retry import RetryPolicy
 from ._transport import Transport
-from ._webhooks import Expected, WebhookReceiver
+from ._webhooks import Expected, WebhookReceiver, check_public_url
 from .errors import (
     ConfigurationError,
     CreativeError,
@@ -122,7 +122,7 @@ class CreativeClient:
         _positive("webhook_poll", webhook_poll)
         self._listen = _listen_address(webhook_listen, webhook_public_url, webhook_receiver)
         if webhook_public_url is not None:
-            WebhookReceiver(webhook_public_url)  # checks the URL now, not at the first job
+            check_public_url(webhook_public_url)  # now, not when the receiver starts
         if model is not None and not self._provider.takes_model:
             logger.debug("%s takes no model; the default model %r is not used", name, model)
             model = None
@@ -306,8 +306,9 @@ class CreativeClient:
             return receiver
 
     async def _expect(self, request: GenerationRequest) -> Expected | None:
-        """A callback URL for this job, if the client waits for it by webhook."""
-        if not self._webhooks or request.webhook is not None:
+        """A callback URL for this job, unless it brings a webhook of its own. Called
+        only when the client waits by webhook (``_webhooks``): polling pays nothing."""
+        if request.webhook is not None:
             return None
         receiver = self._receiver
         if receiver is None:
@@ -324,7 +325,7 @@ class CreativeClient:
         """
         self._check_open()
         request = _coerce(request, fields)
-        expected = await self._expect(request)
+        expected = await self._expect(request) if self._webhooks else None
         if expected is None:
             return await self._submit(request)
         job = await self._submitted(request, expected)

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import secrets
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from aiohttp import web
 
@@ -24,6 +24,16 @@ DEFAULT_MAX_BODY = 256 * 1024
 CALLBACK_PATH = "/creative-client/callback/"
 
 Reader = Callable[[str], Awaitable[Job]]
+
+
+def check_public_url(url: str) -> SplitResult:
+    """``url``'s parts, if it can be a receiver's public URL; else ``ConfigurationError``."""
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise ConfigurationError(
+            f"the webhook public URL must be an http(s) URL without a query, got {url!r}"
+        )
+    return parts
 
 
 class Expected:
@@ -87,11 +97,7 @@ class WebhookReceiver:
     """
 
     def __init__(self, public_url: str, *, max_body: int = DEFAULT_MAX_BODY) -> None:
-        parts = urlsplit(public_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
-            raise ConfigurationError(
-                f"the webhook public URL must be an http(s) URL without a query, got {public_url!r}"
-            )
+        parts = check_public_url(public_url)
         if not isinstance(max_body, int) or isinstance(max_body, bool) or max_body <= 0:
             raise ConfigurationError("max_body must be a whole number > 0")
         self.public_url = public_url.rstrip("/")
