@@ -6,9 +6,8 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import socket
-from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -23,6 +22,7 @@ from ._fanout import ProgressHook, Tracker, bounded_map, cancel_all
 from ._models import GenerationRequest, Job, JobStatus, Outcome
 from ._retry import RetryPolicy
 from ._transport import Transport
+from ._waiting import Waiting
 from ._webhooks import Expected, WebhookReceiver, check_public_url
 from .errors import (
     ConfigurationError,
@@ -37,7 +37,7 @@ from .providers import Provider, get_provider
 
 logger = logging.getLogger("creative_client")
 
-Requests = Iterable[GenerationRequest] | AsyncIterable[GenerationRequest]
+Requests = Iterable[GenerationRequest | str] | AsyncIterable[GenerationRequest | str]
 
 
 class CreativeClient:
@@ -92,6 +92,7 @@ class CreativeClient:
         webhook_public_url: str | None = None,
         webhook_receiver: WebhookReceiver | None = None,
         webhook_poll: float = 30.0,
+        not_found_grace: float = 10.0,
     ) -> None:
         if isinstance(provider, Provider):
             if base_url is not None:
@@ -120,6 +121,7 @@ class CreativeClient:
         if rate is not None:
             _positive("rate", rate)
         _positive("webhook_poll", webhook_poll)
+        _positive("not_found_grace", not_found_grace, zero_ok=True)
         self._listen = _listen_address(webhook_listen, webhook_public_url, webhook_receiver)
         if webhook_public_url is not None:
             check_public_url(webhook_public_url)  # now, not when the receiver starts
@@ -135,6 +137,7 @@ class CreativeClient:
         self._downloads = asyncio.Semaphore(concurrency)
         self._live: set[asyncio.Task[Any]] = set()
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.webhook_poll = float(webhook_poll)
         # Waiting by callback: the receiver (given, or made when the server starts),
         # the server the client runs for it, and jobs from submit() a wait() may claim.
@@ -149,15 +152,25 @@ class CreativeClient:
         self._lost_callbacks = 0
         if webhook_receiver is not None and self._webhooks:
             webhook_receiver.attach(self._get)
+        retry = retry or RetryPolicy()
         self._transport = Transport(
             self._provider,
             api_key,
             session=session,
-            retry=retry or RetryPolicy(),
+            retry=retry,
             connect_timeout=connect_timeout,
             request_timeout=request_timeout,
             pool_size=concurrency,
             rate=rate,
+        )
+        self._waiting = Waiting(
+            self._transport,
+            self._provider,
+            poll_initial=self.poll_initial,
+            poll_max=self.poll_max,
+            retry=retry,
+            webhook_poll=self.webhook_poll,
+            not_found_grace=float(not_found_grace),
         )
 
     @classmethod
@@ -250,7 +263,13 @@ class CreativeClient:
 
     async def aclose(self) -> None:
         """Cancel work still in flight, stop the webhook server the client runs, and close
-        the session the client made. Idempotent."""
+        the session the client made. Idempotent. Call it in the loop the client was used
+        in (its connections live there)."""
+        if self._loop is not None and self._loop is not asyncio.get_running_loop():
+            if not self._loop.is_closed():
+                raise RuntimeError(_OTHER_LOOP)
+            self._closed = True  # its loop is gone, and its connections with it
+            return
         self._closed = True
         await cancel_all(self._live)
         self._expecting.clear()
@@ -315,16 +334,28 @@ class CreativeClient:
             receiver = await self._serve_webhooks()
         return receiver.expect()
 
-    async def submit(self, request: GenerationRequest | None = None, /, **fields: Any) -> Job:
+    async def submit(
+        self,
+        request: GenerationRequest | str | None = None,
+        /,
+        *,
+        prompt: str | None = None,
+        model: str | None = None,
+        input: Mapping[str, Any] | None = None,
+        files: Sequence[str] | None = None,
+        webhook: str | None = None,
+    ) -> Job:
         """Create a job and return it at once (usually ``QUEUED``).
 
-        Takes a ``GenerationRequest`` or its fields as keywords. A submit whose
-        answer was lost raises ``SubmissionUncertainError`` and is never resent.
-        When the client waits by webhook, a later ``wait()`` on the job hears its
-        callback.
+        >>> job = await client.submit("a red fox", input={"width": 1024})
+
+        Takes a prompt, a ``GenerationRequest``, or the request's fields as keywords.
+        A submit whose answer was lost raises ``SubmissionUncertainError`` and is never
+        resent. When the client waits by webhook, a later ``wait()`` on the job hears
+        its callback.
         """
         self._check_open()
-        request = _coerce(request, fields)
+        request = _coerce(request, prompt, model, input, files, webhook)
         expected = await self._expect(request) if self._webhooks else None
         if expected is None:
             return await self._submit(request)
@@ -383,8 +414,7 @@ class CreativeClient:
         return await self._get(self._job_id(job_id))
 
     async def _get(self, job_id: str) -> Job:
-        body = await self._transport.request(self._provider.status_call(job_id))
-        return self._provider.parse_job(job_id, body)
+        return await self._waiting.read(job_id)
 
     async def wait(self, job: str | Job, *, timeout: float | None = None) -> Job:
         """Poll until the job is SUCCEEDED or FAILED and return it (a failed job is returned,
@@ -414,69 +444,12 @@ class CreativeClient:
         return done
 
     async def _wait(self, job_id: str, last: Job | None, limit: float) -> Job:
-        # The deadline is kept by clipping the pauses and, for a read that could outlast
-        # it, by a timeout around that read: a short job's reads need no timer at all.
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + limit
-        longest_read = self._transport.longest_call
-        delay = self.poll_initial
-        try:
-            while last is None or not last.status.is_terminal:
-                if last is not None:
-                    if delay:
-                        pause = delay * random.uniform(0.9, 1.1)
-                        left = deadline - loop.time()
-                        if pause >= left:
-                            await asyncio.sleep(max(left, 0.0))
-                            raise _Expired
-                        await asyncio.sleep(pause)
-                    delay = min(self.poll_max, max(delay * 2, 0.05))
-                if loop.time() + longest_read < deadline:
-                    body = await self._transport.request(self._provider.status_call(job_id))
-                    last = self._provider.parse_job(job_id, body)
-                else:
-                    last = await self._read_by(job_id, deadline)
-        except _Expired:
-            raise JobTimeoutError(job_id, limit, job=last, provider=self.provider) from None
-        return last
+        return await self._waiting.poll(job_id, last, limit)
 
     async def _wait_called_back(
         self, job_id: str, last: Job | None, limit: float, expected: Expected
     ) -> Job:
-        """``_wait`` for a job whose callback is expected: the confirmed callback, or a
-        slow poll every ``webhook_poll`` seconds in case it is lost."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + limit
-        try:
-            while expected.job is None:
-                left = deadline - loop.time()
-                if left <= 0:
-                    raise _Expired
-                # Awaited directly (one hop from the confirming read to this task), and
-                # woken by a timer for the fallback poll.
-                wake = expected.wake = loop.create_future()
-                timer = loop.call_later(
-                    min(self.webhook_poll * random.uniform(0.9, 1.1), left), _wake, wake
-                )
-                try:
-                    await wake
-                finally:
-                    timer.cancel()
-                    expected.wake = None
-                if expected.job is not None:
-                    break
-                if expected.gone:  # only close() lets go of a callback someone waits for
-                    raise RuntimeError("this CreativeClient is closed; create a new one")
-                if loop.time() >= deadline:
-                    raise _Expired
-                last = await self._read_by(job_id, deadline)  # rare: a timer is fine
-                if last.status.is_terminal:
-                    if not expected.called:
-                        self._callback_lost(job_id)
-                    return last
-        except _Expired:
-            raise JobTimeoutError(job_id, limit, job=last, provider=self.provider) from None
-        return expected.job
+        return await self._waiting.called_back(job_id, last, limit, expected, self._callback_lost)
 
     def _callback_lost(self, job_id: str) -> None:
         self._lost_callbacks += 1
@@ -490,31 +463,28 @@ class CreativeClient:
             self.provider,
         )
 
-    async def _read_by(self, job_id: str, deadline: float) -> Job:
-        """``_get``, cut off at ``deadline`` with ``_Expired``."""
-        scope = asyncio.timeout_at(deadline)
-        try:
-            async with scope:
-                return await self._get(job_id)
-        except TimeoutError:
-            if scope.expired():
-                raise _Expired from None
-            raise
-
     async def generate(
         self,
-        request: GenerationRequest | None = None,
+        request: GenerationRequest | str | None = None,
         /,
         *,
+        prompt: str | None = None,
+        model: str | None = None,
+        input: Mapping[str, Any] | None = None,
+        files: Sequence[str] | None = None,
+        webhook: str | None = None,
         timeout: float | None = None,
-        **fields: Any,
     ) -> Job:
         """Submit and wait; the finished job. A failed job raises ``JobFailedError``.
 
-        ``timeout`` bounds the wait after the submit was accepted.
+        >>> job = await client.generate("a red fox")
+        >>> job = await client.generate(GenerationRequest(prompt="a red fox", model="m"))
+
+        Takes what ``submit`` takes. ``timeout`` bounds the wait after the submit was
+        accepted.
         """
         self._check_open()
-        request = _coerce(request, fields)
+        request = _coerce(request, prompt, model, input, files, webhook)
         if timeout is not None:
             _positive("timeout", timeout)
         async with self._semaphore:
@@ -554,6 +524,12 @@ class CreativeClient:
     ) -> AsyncGenerator[Outcome, None]:
         """Run many requests; yield an ``Outcome`` for each as it finishes.
 
+        >>> async for outcome in client.as_completed(["a red fox", "a blue whale"]):
+        ...     print(outcome.request.prompt, outcome.ok)
+
+        Each item is a ``GenerationRequest`` or a prompt (``Outcome.request`` is then
+        ``GenerationRequest(prompt=...)``).
+
         Pulls lazily from any iterable or async iterable: at most ``concurrency``
         (default: the client's) requests are in flight or finished and not yet
         taken, and no more are read ahead. A batch with more jobs in flight than
@@ -570,7 +546,7 @@ class CreativeClient:
         if tracker is None:
             return bounded_map(requests, self._outcome, limit, self._live)
 
-        async def tracked(index: int, request: GenerationRequest) -> Outcome:
+        async def tracked(index: int, request: GenerationRequest | str) -> Outcome:
             return await self._outcome(index, request, tracker)
 
         return bounded_map(requests, tracked, limit, self._live)
@@ -585,7 +561,7 @@ class CreativeClient:
         """Like ``as_completed``, but all outcomes at once, in input order."""
         limit, tracker = self._batch(concurrency, progress)
 
-        async def indexed(index: int, request: GenerationRequest) -> tuple[int, Outcome]:
+        async def indexed(index: int, request: GenerationRequest | str) -> tuple[int, Outcome]:
             return index, await self._outcome(index, request, tracker)
 
         results: dict[int, Outcome] = {}
@@ -606,8 +582,9 @@ class CreativeClient:
         return concurrency, None if progress is None else Tracker(progress)
 
     async def _outcome(
-        self, _index: int, request: GenerationRequest, tracker: Tracker | None = None
+        self, _index: int, item: GenerationRequest | str, tracker: Tracker | None = None
     ) -> Outcome:
+        request = as_request(item)
         try:
             job = await self._generate(request, None, tracker)
             outcome = Outcome(request=request, job=job)
@@ -638,6 +615,12 @@ class CreativeClient:
         self._check_open()
         if not isinstance(job, Job):
             raise InvalidRequestError("download() takes a Job", provider=self.provider)
+        if job.status is not JobStatus.SUCCEEDED:
+            raise InvalidRequestError(
+                f"job {job.id} is {job.status}, not succeeded: nothing to download"
+                + ("" if job.status.is_terminal else " yet (wait() for it first)"),
+                provider=self.provider,
+            )
         _positive("max_size", max_size, integer=True)
         return await _download.download(
             self._transport,
@@ -653,18 +636,29 @@ class CreativeClient:
             raise InvalidRequestError("job_id must be a non-empty string", provider=self.provider)
         return job_id
 
+    def validate(self, request: GenerationRequest | str) -> None:
+        """Check a request as ``submit`` would, without sending anything: raises
+        ``InvalidRequestError`` naming the field this client's provider cannot take."""
+        self._provider.validate(as_request(request), self._model)
+
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("this CreativeClient is closed; create a new one")
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # as_completed() called outside a loop: checked when it runs
+        if self._loop is not loop:
+            if self._loop is not None:
+                raise RuntimeError(_OTHER_LOOP)
+            self._loop = loop  # its session, semaphores and server belong to this loop
 
 
-class _Expired(Exception):
-    """A wait's deadline passed."""
-
-
-def _wake(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+_OTHER_LOOP = (
+    "this client belongs to another event loop (the one it was first used in): its "
+    "connections live there. Create a client inside each loop (asyncio.run call), "
+    "or use SyncCreativeClient from code that is not async"
+)
 
 
 def _listen_address(
@@ -699,15 +693,40 @@ def _url_of(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _coerce(request: GenerationRequest | None, fields: Mapping[str, Any]) -> GenerationRequest:
-    if request is None:
-        try:
-            return GenerationRequest(**fields)
-        except TypeError as exc:
-            raise InvalidRequestError(f"bad request fields: {exc}") from None
-    if fields:
-        raise InvalidRequestError("pass either a GenerationRequest or keyword fields, not both")
-    return request
+def _coerce(
+    request: GenerationRequest | str | None,
+    prompt: str | None,
+    model: str | None,
+    input: Mapping[str, Any] | None,
+    files: Sequence[str] | None,
+    webhook: str | None,
+) -> GenerationRequest:
+    """The request a call describes: a ``GenerationRequest``, a prompt, or fields."""
+    if isinstance(request, GenerationRequest):
+        if (prompt, model, input, files, webhook) != (None, None, None, None, None):
+            raise InvalidRequestError(
+                "pass either a GenerationRequest or the request's fields, not both"
+            )
+        return request
+    if request is not None:
+        if prompt is not None:
+            raise InvalidRequestError("the prompt was given twice (positionally and prompt=)")
+        prompt = request
+    if prompt is None:
+        raise InvalidRequestError("a prompt is required: generate('a red fox')")
+    try:
+        return GenerationRequest(
+            prompt=prompt, model=model, input=input or {}, files=files or (), webhook=webhook
+        )
+    except TypeError as exc:  # files as a lone string, a mapping that is not one, ...
+        raise InvalidRequestError(f"bad request fields: {exc}") from None
+
+
+def as_request(item: GenerationRequest | str) -> GenerationRequest:
+    """A batch's item as a request: a prompt alone becomes ``GenerationRequest(prompt=...)``."""
+    if isinstance(item, str):
+        return GenerationRequest(prompt=item)
+    return item
 
 
 def _as_sent(request: GenerationRequest, model: str | None) -> GenerationRequest:

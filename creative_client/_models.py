@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -16,8 +16,11 @@ if TYPE_CHECKING:
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-class JobStatus(enum.Enum):
-    """Where a job is in its life. Providers' own strings map onto these four."""
+class JobStatus(enum.StrEnum):
+    """Where a job is in its life. Providers' own strings map onto these four.
+
+    A ``StrEnum``: ``job.status == "succeeded"`` holds, and it prints as ``succeeded``.
+    """
 
     QUEUED = "queued"
     RUNNING = "running"
@@ -31,7 +34,7 @@ class JobStatus(enum.Enum):
         self.is_terminal = value in ("succeeded", "failed")
 
 
-class AssetKind(enum.Enum):
+class AssetKind(enum.StrEnum):
     """The media kind of one output."""
 
     IMAGE = "image"
@@ -41,13 +44,13 @@ class AssetKind(enum.Enum):
     OTHER = "other"
 
 
-def _freeze_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+def _freeze_mapping(value: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
     if not value:
         return _EMPTY
     return MappingProxyType(dict(value))
 
 
-def _freeze_strings(value: Any) -> tuple[str, ...]:
+def _freeze_strings(value: Iterable[str]) -> tuple[str, ...]:
     if isinstance(value, str):
         # A lone string would otherwise become a tuple of characters.
         raise TypeError(f"expected a sequence of strings, not a string: {value!r}")

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import backoff
@@ -44,6 +45,10 @@ _BY_STATUS: Mapping[int, type[CreativeError]] = {
 _NEVER_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
+#: A key this long is a secret wherever it appears; a shorter one ("key", "e") is not
+#: redacted, since replacing it would cut ordinary words and host names apart. Our own
+#: messages never hold a key: only a provider echoing it could show one.
+MIN_SECRET = 8
 
 
 class Transport:
@@ -69,7 +74,9 @@ class Transport:
     ) -> None:
         self.provider = provider
         self._name = provider.name
-        self._secret = api_key
+        self._secret = api_key if len(api_key) >= MIN_SECRET else None
+        self._request_timeout = request_timeout
+        self._connect_timeout = connect_timeout
         headers = {**provider.auth_headers(api_key), "Accept": "application/json"}
         # Our own session carries the headers, so no request has to merge them in;
         # a caller's session gets them on each request instead.
@@ -173,7 +180,7 @@ class Transport:
                         data, complete = await self._read_capped(resp)
                     retry_after = resp.headers.get("Retry-After") if status == 429 else None
             except (TimeoutError, aiohttp.ClientError) as exc:
-                raise self._lost(call, exc) from None
+                raise self._lost(call, exc) from exc
             return self._answer(call, status, data, complete, retry_after)
         except _RETRY_READ as exc:
             if _retrying:
@@ -200,15 +207,27 @@ class Transport:
             return await send(call)
         return await self.request(call, _retrying=True)
 
-    def _lost(self, call: HttpCall, exc: Exception) -> CreativeError:
+    def _lost(self, call: HttpCall, exc: Exception, host: str | None = None) -> CreativeError:
         """A request that never connected, or that left and whose answer never came
-        (timeout, reset, cut body)."""
+        (timeout, reset, cut body). ``host`` names who was asked, when not the provider
+        (a download)."""
+        who = host or self._name
         if isinstance(exc, _NEVER_SENT):
-            return TransportError(
-                f"could not connect to {self._name}: {self._clean(exc)}", provider=self._name
+            why = (
+                f"no connection within {self._connect_timeout:g}s (connect_timeout)"
+                if isinstance(exc, aiohttp.ConnectionTimeoutError)
+                else self._clean(exc)
             )
-        what = "timed out" if isinstance(exc, asyncio.TimeoutError) else "failed"
-        message = f"{call.method} {call.path} {what}: {self._clean(exc)}"
+            return TransportError(f"could not connect to {who}: {why}", provider=self._name)
+        if isinstance(exc, aiohttp.ServerTimeoutError):  # a read with no data for too long
+            what = f"timed out: no data for {self._request_timeout:g}s (request_timeout)"
+        elif isinstance(exc, asyncio.TimeoutError):
+            what = f"timed out after {self._request_timeout:g}s (request_timeout)"
+        else:
+            what = f"failed: {self._clean(exc)}"
+        message = f"{call.method} {call.path} {what}"
+        if host is not None:
+            message = f"downloading from {host}: {message}"
         if call.submit:
             return SubmissionUncertainError(
                 f"the submit was sent but its answer was lost ({message}); "
@@ -280,25 +299,26 @@ class Transport:
                 self._bare = aiohttp.ClientSession(connector=connector)
             session = self._bare
         assert session is not None
+        host = urlsplit(call.url).hostname or "?"
         try:
             async with session.get(call.url, timeout=self._fetch_timeout) as resp:
                 if not 200 <= resp.status < 300:
                     data = await resp.content.read(1024)
                     retry_after = resp.headers.get("Retry-After") if resp.status == 429 else None
-                    raise self._error_for(resp.status, data, retry_after)
+                    raise self._error_for(resp.status, data, retry_after, host=host, path=call.path)
                 length = resp.content_length
                 size = 0
                 if length is None or length <= max_size:
                     size = await _stream_to(resp, dest, max_size)
                 if size > max_size or (length is not None and length > max_size):
                     raise ProviderResponseError(
-                        f"{call.path} is over the download cap of {max_size} bytes",
+                        f"{host}{call.path} is over the download cap of {max_size} bytes",
                         provider=self._name,
                         status=resp.status,
                     )
                 return resp.headers.get("Content-Type")
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise self._lost(call, exc) from None
+            raise self._lost(call, exc, host) from exc
 
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> tuple[bytes, bool]:
         """A body of unknown or excessive length, read until ``max_body``."""
@@ -309,12 +329,22 @@ class Transport:
                 return bytes(buf[:1024]), False
         return bytes(buf), True
 
-    def _error_for(self, status: int, data: bytes, retry_after: str | None) -> CreativeError:
+    def _error_for(
+        self,
+        status: int,
+        data: bytes,
+        retry_after: str | None,
+        *,
+        host: str | None = None,
+        path: str = "",
+    ) -> CreativeError:
+        """The error an HTTP answer stands for. ``host`` names who answered, when not the
+        provider (a download, whose body is not the provider's to explain)."""
         try:
             body: object = json.loads(data)
         except ValueError:
             body = None
-        said = self.provider.error_message(body)
+        said = self.provider.error_message(body) if host is None else None
         provider_message = self._clean(said) if said else None
         kind = _BY_STATUS.get(status)
         if kind is None:
@@ -324,11 +354,18 @@ class Transport:
                 kind = InvalidRequestError
             else:
                 kind = ProviderResponseError
-        message = f"{self._name} answered HTTP {status}"
+        message = f"{host or self._name} answered HTTP {status}"
+        if host is not None:
+            message += f" for {path}"
         if provider_message:
             message += f": {provider_message}"
-        elif body is None and data:
+        elif body is None and data and host is None:
             message += " with a body that is not JSON"
+        hint = _HINTS.get(status) if host is None else None
+        if status == 404 and body is not None:
+            hint = None  # the provider's own 404 (a job it does not know)
+        if hint is not None:
+            message += f" ({hint.format(base_url=self.provider.base_url)})"
         fields: dict[str, Any] = dict(
             provider=self._name,
             status=status,
@@ -368,6 +405,13 @@ class Transport:
             extra=fields,
         )
 
+
+#: What an answer of no use says, when the provider's own words do not say it.
+_HINTS: Mapping[int, str] = {
+    # A page that is not the API's own (no JSON): most often a wrong base URL.
+    404: "not the provider's API: check base_url, now {base_url}",
+    413: "the request is too large for the provider",
+}
 
 _RETRY_READ = (TransportError, RateLimitError, ServerError)
 _RETRY_SUBMIT = (TransportError, RateLimitError)

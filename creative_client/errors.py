@@ -146,12 +146,27 @@ class JobFailedError(CreativeError):
 
 
 class JobTimeoutError(CreativeError):
-    """The job was not finished when the deadline passed; ``job`` is its last state seen."""
+    """The job was not finished when the deadline passed; ``job`` is its last state seen.
+
+    ``last_error`` is the error of the last read when reads were failing at the
+    deadline (also the ``__cause__``): the job may have ended unseen, so read it again
+    later rather than submit it again.
+    """
 
     def __init__(
-        self, job_id: str, timeout: float, *, job: Job | None = None, provider: str | None = None
+        self,
+        job_id: str,
+        timeout: float,
+        *,
+        job: Job | None = None,
+        provider: str | None = None,
+        last_error: CreativeError | None = None,
     ) -> None:
-        super().__init__(f"job {job_id} not finished after {timeout:g}s", provider=provider)
+        message = f"job {job_id} not finished after {timeout:g}s"
+        if last_error is not None:
+            message += f" (reads were failing: {type(last_error).__name__}: {last_error.message})"
+        super().__init__(message, provider=provider)
         self.job_id = job_id
         self.timeout = timeout
         self.job = job
+        self.last_error = last_error

@@ -52,7 +52,17 @@ class _Job:
 
 
 _conv = make_converter()
-_submitted = register_object(_conv, _Submitted, job_id="jobId")
+_submitted_as_documented = register_object(_conv, _Submitted, job_id="jobId")
+
+
+def _submitted(value: Any, cls: Any) -> _Submitted:
+    """The submit answer; its id as ``jobId`` (documented) or ``job_id`` (which a public
+    client for this API also reads)."""
+    if isinstance(value, dict) and "jobId" not in value and "job_id" in value:
+        value = {**value, "jobId": value["job_id"]}
+    result: _Submitted = _submitted_as_documented(value, cls)
+    return result
+
 register_object(_conv, _Output, image_url="imageUrl", video_url="videoUrl")
 _document = register_object(_conv, _Job, job_id="jobId", date=millis_to_datetime)
 
