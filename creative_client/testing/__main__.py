@@ -1,8 +1,9 @@
 """Run a fake provider in its own process, for benchmarks and manual tries.
 
-    python -m creative_client.testing deepixels [--port 0] [--job-duration 0]
+    python -m creative_client.testing deepixels [--port 0] [--job-duration 0] [--state FILE]
 
-Prints ``READY <base_url>`` once it listens, then serves until stdin closes,
+Prints ``READY <base_url>`` once it listens (``ERROR <why>`` and exits 2 if it
+cannot start, e.g. a state file it cannot use), then serves until stdin closes,
 SIGINT or SIGTERM. GET ``<root>/_fake/stats`` returns its counters, GET
 ``<root>/_fake/prompts`` the jobs made per prompt, GET ``<root>/_fake/callbacks``
 (Deepixels) when each job's callback went out. ``FakeProcess`` drives it from
@@ -19,7 +20,8 @@ import sys
 from . import fake_for
 
 
-async def serve(args: argparse.Namespace) -> None:
+async def serve(args: argparse.Namespace) -> int:
+    """Serve until told to stop; the exit status (2: the fake could not start)."""
     options = {"webhook_loss": args.webhook_loss} if args.webhook_loss else {}
     fake = fake_for(
         args.provider,
@@ -29,9 +31,16 @@ async def serve(args: argparse.Namespace) -> None:
         failure_rate=args.failure_rate,
         hold_submits_after=args.hold_submits_after,
         record=False,
+        state=args.state,
         **options,
     )
-    async with fake:
+    try:
+        await fake.start()
+    except (OSError, ValueError) as exc:
+        # One line on stdout, where FakeProcess waits for READY, instead of a traceback.
+        print(f"ERROR {exc}", flush=True)
+        return 2
+    try:
         print(f"READY {fake.base_url}", flush=True)
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
@@ -45,6 +54,9 @@ async def serve(args: argparse.Namespace) -> None:
 
             loop.add_reader(sys.stdin.fileno(), on_stdin)
         await stop.wait()
+    finally:
+        await fake.close()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -69,9 +81,14 @@ def main(argv: list[str] | None = None) -> None:
         help="the fraction of webhook callbacks never sent (deepixels)",
     )
     parser.add_argument(
+        "--state",
+        metavar="FILE",
+        help="keep the jobs in FILE (JSON lines), so a later run on it still has them",
+    )
+    parser.add_argument(
         "--watch-stdin", action="store_true", help="stop when stdin closes (a parent died)"
     )
-    asyncio.run(serve(parser.parse_args(argv)))
+    sys.exit(asyncio.run(serve(parser.parse_args(argv))))
 
 
 if __name__ == "__main__":

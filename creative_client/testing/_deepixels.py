@@ -139,7 +139,7 @@ class FakeDeepixels(FakeServer):
         job_id = request.query.get("jobId")
         if not job_id:
             return await self.send(request, self.error_reply(400, "jobId is required"))
-        job = self.jobs.get(job_id)
+        job = self.find(job_id)
         if job is None:
             return await self.send(request, self.error_reply(404, "Job not found"))
         return await self.send(request, json_reply(200, self.document(job)))

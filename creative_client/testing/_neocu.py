@@ -80,7 +80,7 @@ class FakeNeocu(FakeServer):
         admitted = await self.admit("get", request)
         if isinstance(admitted, web.StreamResponse):
             return admitted
-        job = self.jobs.get(request.match_info["id"])
+        job = self.find(request.match_info["id"])
         if job is None:
             return await self.send(request, self.error_reply(404, "Task not found"))
         return await self.send(request, json_reply(200, {"isSuccess": True, **self.document(job)}))
@@ -94,6 +94,7 @@ class FakeNeocu(FakeServer):
             limit = max(1, int(request.query.get("limit", "15")))
         except ValueError:
             return await self.send(request, self.error_reply(400, "page and limit must be numbers"))
+        self.refresh()
         jobs = list(self.jobs.values())
         chunk = jobs[(page - 1) * limit : page * limit]
         return await self.send(

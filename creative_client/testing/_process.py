@@ -4,6 +4,7 @@ client and the server apart (a client to kill, or CPU to measure on one side onl
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import urllib.request
@@ -20,8 +21,9 @@ class FakeProcess:
     ...     assert fake.stats()["submit"] == 10
 
     It stops when the context ends, and by itself if this process dies (it watches
-    its stdin). ``job_spread``, ``hold_submits_after`` and ``webhook_loss`` (Deepixels)
-    are the fake's options of those names.
+    its stdin). ``job_spread``, ``hold_submits_after``, ``webhook_loss`` (Deepixels)
+    and ``state`` (a file keeping the jobs, so the next process on it has them) are
+    the fake's options of those names. ``kill()`` ends it at once, as a crash would.
     """
 
     def __init__(
@@ -33,6 +35,7 @@ class FakeProcess:
         failure_rate: float = 0.0,
         hold_submits_after: int | None = None,
         webhook_loss: float = 0.0,
+        state: str | os.PathLike[str] | None = None,
     ) -> None:
         self.provider = provider
         self._args = [
@@ -44,6 +47,8 @@ class FakeProcess:
             self._args += ["--hold-submits-after", str(hold_submits_after)]
         if webhook_loss:
             self._args += ["--webhook-loss", str(webhook_loss)]
+        if state is not None:
+            self._args += ["--state", os.fspath(state)]
         self._proc: subprocess.Popen[str] | None = None
         self.base_url = ""
         self.root_url = ""
@@ -79,6 +84,12 @@ class FakeProcess:
     def release(self) -> None:
         """Answer the held submits, and hold no more."""
         self._call("POST", "release")
+
+    def kill(self) -> None:
+        """SIGKILL the fake (no clean-up, as a crash), then reap it."""
+        if self._proc is not None:
+            self._proc.kill()
+            self.close()
 
     def close(self) -> None:
         proc, self._proc = self._proc, None

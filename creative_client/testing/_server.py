@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import mimetypes
+import os
 import random
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, ClassVar, Literal, Self
 
 import attrs
 from aiohttp import web
+
+from ._state import JobStore, run_tag
 
 Endpoint = Literal["submit", "get", "list", "file"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -141,6 +145,9 @@ class FakeJob:
     prompt: str = ""
     #: Created by a submit that was then answered with a fault (5xx, cut, hang).
     ambiguous: bool = False
+    #: Read from the state file (made by an earlier or another process): its clock is
+    #: ``wall_created``, as ``created`` (monotonic) means nothing outside its process.
+    loaded: bool = False
 
 
 class FakeServer:
@@ -158,6 +165,14 @@ class FakeServer:
     the jobs made per prompt. ``hold_submits_after=K`` creates the jobs of submits
     after the K-th but holds their answers until ``release()`` (a client killed then
     has every one of them in flight).
+
+    ``state=PATH`` keeps the jobs in that file (JSON lines, created if missing), so
+    they outlive the process: the jobs already there are loaded at ``start()``, each
+    new job is appended as it is made, and a job id missing from memory is looked
+    for again in the file (another process may have made it since). Ids then carry
+    a random tag per fake (``de-k3x9q2-000001``), so processes sharing a file, one
+    after another or at once, never make the same id. Loaded jobs run out their
+    duration by the wall clock, and never call a webhook.
     """
 
     name: ClassVar[str]
@@ -179,6 +194,7 @@ class FakeServer:
         hold_submits_after: int | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        state: str | os.PathLike[str] | None = None,
     ) -> None:
         self.api_key = api_key
         self.prefix = prefix.rstrip("/")
@@ -208,6 +224,9 @@ class FakeServer:
         self._host, self._port = host, port
         self._runner: web.AppRunner | None = None
         self._next_id = 0
+        self._id_prefix = self.name[:2]
+        self._store = JobStore(state, self.name) if state is not None else None
+        self.loaded = 0
         self.base_url = ""
 
     def build_app(self) -> web.Application:
@@ -231,7 +250,8 @@ class FakeServer:
         return {
             "submit": self.counts["submit"],
             "get": self.counts["get"],
-            "jobs": len(self.jobs),
+            "jobs": self._next_id,
+            "loaded": self.loaded,
             "active": self.active,
             "peak_active": self.peak_active,
         }
@@ -240,7 +260,21 @@ class FakeServer:
         raise NotImplementedError
 
     async def start(self) -> str:
-        """Listen on a free loopback port; the API's base URL."""
+        """Load the state file if any, listen on a free loopback port; the API's base URL.
+
+        Raises ``OSError`` naming the state file when it cannot be read or written.
+        """
+        if self._store is not None:
+            self._adopt(self._store.open())
+            self._pick_id_prefix()
+        try:
+            return await self._listen()
+        except BaseException:
+            if self._store is not None:
+                self._store.close()
+            raise
+
+    async def _listen(self) -> str:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self._host, self._port))
@@ -258,6 +292,8 @@ class FakeServer:
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
+        if self._store is not None:
+            self._store.close()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -336,7 +372,7 @@ class FakeServer:
         self._next_id += 1
         fails = "[fail]" in prompt or self._rng.random() < self.failure_rate
         job = FakeJob(
-            id=f"{self.name[:2]}-{self._next_id:06d}",
+            id=f"{self._id_prefix}-{self._next_id:06d}",
             created=time.monotonic(),
             wall_created=time.time(),
             duration=self._duration(),
@@ -349,7 +385,51 @@ class FakeServer:
         self.prompts[prompt] += 1
         self.active += 1
         self.peak_active = max(self.peak_active, self.active)
+        if self._store is not None:
+            self._store.append(job)
         return job
+
+    def find(self, job_id: str) -> FakeJob | None:
+        """The job of that id, read again from the state file if not known yet."""
+        job = self.jobs.get(job_id)
+        if job is None and self._store is not None:
+            self.refresh()
+            job = self.jobs.get(job_id)
+        return job
+
+    def refresh(self) -> None:
+        """Take in the jobs other processes appended to the state file since it was read."""
+        if self._store is not None:
+            # A file gone or unreadable mid-run means nothing new: a get must not turn 500.
+            with contextlib.suppress(OSError):
+                self._adopt(self._store.read_new())
+
+    def _adopt(self, records: Iterable[Mapping[str, Any]]) -> None:
+        for record in records:
+            if record["id"] in self.jobs:  # ours, or a duplicate line: the first one stands
+                continue
+            self.jobs[record["id"]] = FakeJob(
+                id=record["id"],
+                created=0.0,
+                wall_created=float(record["wall_created"]),
+                duration=float(record["duration"]),
+                fails=record["fails"],
+                body=record["body"],
+                reported=True,  # never counted in ``active``: not in flight here
+                prompt=record["prompt"],
+                loaded=True,
+            )
+            self.loaded += 1
+
+    def _pick_id_prefix(self) -> None:
+        """A prefix with a fresh run tag, unless this fake already made ids with one."""
+        if self._next_id:
+            return
+        for _ in range(100):  # a tag already in the file is a 1-in-2e9 chance per run
+            prefix = f"{self.name[:2]}-{run_tag()}"
+            if not any(job_id.startswith(prefix + "-") for job_id in self.jobs):
+                break
+        self._id_prefix = prefix
 
     def _duration(self) -> float:
         spread = self.job_spread
@@ -359,7 +439,7 @@ class FakeServer:
 
     async def hold(self) -> None:
         """Hold a submit's answer, if ``hold_submits_after`` says so, until ``release()``."""
-        if self.hold_submits_after is not None and len(self.jobs) > self.hold_submits_after:
+        if self.hold_submits_after is not None and self._next_id > self.hold_submits_after:
             await self._released.wait()
 
     def release(self) -> None:
@@ -368,7 +448,8 @@ class FakeServer:
         self._released.set()
 
     def phase(self, job: FakeJob) -> Literal["queued", "running", "completed", "failed"]:
-        elapsed = time.monotonic() - job.created
+        # A loaded job's monotonic start belongs to another process: use the wall clock.
+        elapsed = time.time() - job.wall_created if job.loaded else time.monotonic() - job.created
         if elapsed >= job.duration:
             if not job.reported:
                 job.reported = True
