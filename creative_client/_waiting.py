@@ -32,6 +32,9 @@ logger = logging.getLogger("creative_client")
 
 Backoff = Generator[float | None, BaseException | None, None]
 
+#: The shortest pause between a wait's failed read and its next one (seconds).
+MIN_PAUSE = 0.05
+
 
 class Waiting:
     """How one client waits for its jobs, by polling or by callback."""
@@ -186,7 +189,8 @@ class _Trouble:
         if self._backoff is None:
             self._backoff = self._waiting._retry.wait_gen()
             next(self._backoff)
-        delay = self._backoff.send(exc) or 0.0
+        # Never back to back, even when told "Retry-After: 0" again and again.
+        delay = max(self._backoff.send(exc) or 0.0, MIN_PAUSE)
         logger.debug("a read failed (%s); reading again in %.2fs", type(exc).__name__, delay)
         return delay
 
