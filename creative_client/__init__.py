@@ -11,6 +11,7 @@ from . import errors
 from ._client import CreativeClient
 from ._models import Asset, AssetKind, GenerationRequest, Job, JobStatus, Outcome, Progress
 from ._retry import RetryPolicy
+from ._sync import SyncCreativeClient
 from ._webhooks import WebhookReceiver
 from .errors import (
     AuthenticationError,
@@ -57,6 +58,7 @@ __all__ = [
     "RetryPolicy",
     "ServerError",
     "SubmissionUncertainError",
+    "SyncCreativeClient",
     "TransportError",
     "WebhookReceiver",
     "__version__",

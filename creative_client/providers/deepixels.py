@@ -63,6 +63,7 @@ def _submitted(value: Any, cls: Any) -> _Submitted:
     result: _Submitted = _submitted_as_documented(value, cls)
     return result
 
+
 register_object(_conv, _Output, image_url="imageUrl", video_url="videoUrl")
 _document = register_object(_conv, _Job, job_id="jobId", date=millis_to_datetime)
 

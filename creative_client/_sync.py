@@ -1,0 +1,358 @@
+"""A blocking client: one ``CreativeClient`` on a private event loop in a thread of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import os
+import threading
+import weakref
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterable,
+    Mapping,
+    Sequence,
+)
+from pathlib import Path
+from typing import Any, Self, TypeVar
+
+from . import _config
+from ._client import CreativeClient
+from ._download import DEFAULT_MAX_DOWNLOAD
+from ._fanout import ProgressHook, cancel_all
+from ._models import GenerationRequest, Job, Outcome
+from ._retry import RetryPolicy
+from .providers import Provider
+
+T = TypeVar("T")
+
+_CLOSED = "this SyncCreativeClient is closed; create a new one"
+#: How often a waiting caller wakes: on Windows a wait without a timeout ignores Ctrl-C.
+_TICK = 0.2
+#: How long an interrupted call may take to wind down before the interrupt goes on.
+_SETTLE = 10.0
+#: How long a client nobody closed may take to close at exit (or when collected).
+_EXIT_WAIT = 5.0
+
+
+class _LoopThread:
+    """The private loop and its thread. It holds no reference to the sync client, so a
+    client nobody closed can still be finalised (when collected, or at exit)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.client: CreativeClient | None = None
+        self._stop = asyncio.Event()
+        self._calls: dict[object, asyncio.Task[Any]] = {}  # touched on the loop only
+        # A daemon: a non-daemon thread is joined before atexit handlers run, so a client
+        # nobody closed would hang the interpreter at exit; the finaliser closes it instead.
+        self.thread = threading.Thread(target=self._serve, name="SyncCreativeClient", daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        # Runner's close is asyncio.run's clean-up: it cancels any task left, finalises
+        # async generators, shuts the default executor down and closes the loop.
+        with asyncio.Runner(loop_factory=lambda: self.loop) as runner:
+            runner.run(self._main())
+
+    async def _main(self) -> None:
+        await self._stop.wait()
+        # Calls still running (from other threads) end first, so the client closes its
+        # session with nothing left using it.
+        await cancel_all(set(self._calls.values()))
+        if self.client is not None:
+            await self.client.aclose()
+
+    def call(self, make: Callable[[], Awaitable[T]]) -> T:
+        """Run ``make()`` on the loop and wait for it; an interrupt cancels it there."""
+        if threading.current_thread() is self.thread:
+            raise RuntimeError(
+                "a SyncCreativeClient cannot be called from its own thread "
+                "(from a progress callback or a batch's input, say)"
+            )
+        token = object()
+        future = self._submit(self._guarded(token, make))
+        try:
+            while not future.done():
+                concurrent.futures.wait((future,), timeout=_TICK)
+            return future.result()
+        except concurrent.futures.CancelledError:
+            raise RuntimeError(_CLOSED) from None  # only closing cancels a call's task
+        except BaseException:
+            # Interrupted while it ran (Ctrl-C): cancel it on the loop and let it wind
+            # down before the interrupt goes on, so none of it runs on unseen.
+            if future.cancel():
+                self._settle(token)
+            raise
+
+    async def _guarded(self, token: object, make: Callable[[], Awaitable[T]]) -> T:
+        task = asyncio.current_task()
+        assert task is not None
+        self._calls[token] = task  # first thing: _ended() relies on it
+        try:
+            return await make()
+        finally:
+            del self._calls[token]
+
+    def _settle(self, token: object) -> None:
+        # Closed meanwhile (nothing runs any more), or slow to end: the interrupt goes on.
+        with contextlib.suppress(RuntimeError, TimeoutError, concurrent.futures.CancelledError):
+            self._submit(self._ended(token)).result(timeout=_SETTLE)
+
+    async def _ended(self, token: object) -> None:
+        # The cancel was queued before this coroutine: a call not registered by now never
+        # starts at all.
+        task = self._calls.get(token)
+        if task is not None:
+            await asyncio.wait((task,))
+
+    def _submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        try:
+            return asyncio.run_coroutine_threadsafe(coro, self.loop)
+        except RuntimeError:  # the loop is closed: closed from another thread
+            coro.close()
+            raise RuntimeError(_CLOSED) from None
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Close the client on its loop, stop the loop and join the thread."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed already
+            self.loop.call_soon_threadsafe(self._stop.set)
+        if threading.current_thread() is not self.thread:
+            self.thread.join(timeout)
+
+
+class SyncCreativeClient:
+    """A blocking ``CreativeClient``, for scripts and notebooks. Use it as ``with``.
+
+    >>> with SyncCreativeClient("deepixels", model="flux-schnell") as client:
+    ...     job = client.generate("a red fox")
+    ...     print(job.outputs[0].url)
+
+    It takes the options ``CreativeClient`` takes (but ``session`` and
+    ``webhook_receiver``, which belong to a loop of yours) and runs one on an event
+    loop of its own, in a thread of its own, so it works in a plain script and also
+    where a loop is already running (Jupyter, a framework's sync handler). Each call
+    blocks until its result; it may be shared between threads. Ctrl-C while a call
+    waits cancels that call's work, then raises ``KeyboardInterrupt``. ``close()``
+    (or leaving ``with``) closes the client and stops its thread; a client never
+    closed is closed when it is garbage-collected or at interpreter exit.
+    """
+
+    def __init__(
+        self,
+        provider: str | Provider,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        model: str | None = None,
+        concurrency: int = 32,
+        timeout: float = 600.0,
+        poll_initial: float = 0.5,
+        poll_max: float = 5.0,
+        connect_timeout: float = 10.0,
+        request_timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+        rate: float | None = None,
+        webhook_listen: str | None = None,
+        webhook_public_url: str | None = None,
+        webhook_poll: float = 30.0,
+        not_found_grace: float = 10.0,
+    ) -> None:
+        options = dict(locals())  # every parameter, named as CreativeClient names it
+        del options["self"]
+        self._closed = False
+        self._runner = runner = _LoopThread()
+        self._finalizer = weakref.finalize(self, runner.shutdown, _EXIT_WAIT)
+
+        async def start() -> CreativeClient:
+            # Made on the loop it runs on: its session and semaphores belong there.
+            client = CreativeClient(**options)
+            runner.client = await client.__aenter__()
+            return client
+
+        try:
+            self._client = runner.call(start)
+        except BaseException:
+            self.close()
+            raise
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Self:
+        """A client configured as ``CreativeClient.from_env`` configures one."""
+        return cls(**{**_config.from_env(environ), **options})
+
+    @classmethod
+    def from_config(
+        cls,
+        source: str | os.PathLike[str] | Mapping[str, Any],
+        environ: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> Self:
+        """A client configured as ``CreativeClient.from_config`` configures one."""
+        return cls(**{**_config.from_config(source, environ, options.get("provider")), **options})
+
+    @property
+    def provider(self) -> str:
+        """The provider's name."""
+        return self._client.provider
+
+    @property
+    def base_url(self) -> str:
+        """The provider's versioned base URL."""
+        return self._client.base_url
+
+    @property
+    def model(self) -> str | None:
+        """The default model, for providers that take one."""
+        return self._client.model
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` was called."""
+        return self._closed
+
+    def __repr__(self) -> str:
+        return f"Sync{self._client!r}"
+
+    def __enter__(self) -> Self:
+        if self._closed:
+            raise RuntimeError(_CLOSED)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Cancel work in flight, close the client on its loop, stop the loop and join its
+        thread. Idempotent."""
+        self._closed = True
+        if self._finalizer.detach() is not None:
+            self._runner.shutdown()
+
+    def submit(
+        self,
+        request: GenerationRequest | str | None = None,
+        /,
+        *,
+        prompt: str | None = None,
+        model: str | None = None,
+        input: Mapping[str, Any] | None = None,
+        files: Sequence[str] | None = None,
+        webhook: str | None = None,
+    ) -> Job:
+        """``CreativeClient.submit``: create a job and return it at once."""
+        return self._call(
+            lambda c: c.submit(
+                request, prompt=prompt, model=model, input=input, files=files, webhook=webhook
+            )
+        )
+
+    def get(self, job_id: str) -> Job:
+        """``CreativeClient.get``: the job's current state."""
+        return self._call(lambda c: c.get(job_id))
+
+    def wait(self, job: str | Job, *, timeout: float | None = None) -> Job:
+        """``CreativeClient.wait``: poll until the job is SUCCEEDED or FAILED."""
+        return self._call(lambda c: c.wait(job, timeout=timeout))
+
+    def generate(
+        self,
+        request: GenerationRequest | str | None = None,
+        /,
+        *,
+        prompt: str | None = None,
+        model: str | None = None,
+        input: Mapping[str, Any] | None = None,
+        files: Sequence[str] | None = None,
+        webhook: str | None = None,
+        timeout: float | None = None,
+    ) -> Job:
+        """``CreativeClient.generate``: submit and wait; a failed job raises
+        ``JobFailedError``."""
+        return self._call(
+            lambda c: c.generate(
+                request,
+                prompt=prompt,
+                model=model,
+                input=input,
+                files=files,
+                webhook=webhook,
+                timeout=timeout,
+            )
+        )
+
+    def generate_many(
+        self,
+        requests: Iterable[GenerationRequest | str],
+        *,
+        concurrency: int | None = None,
+        progress: ProgressHook | None = None,
+    ) -> list[Outcome]:
+        """``CreativeClient.generate_many``: every outcome, in input order."""
+        _plain(requests)
+        return self._call(
+            lambda c: c.generate_many(requests, concurrency=concurrency, progress=progress)
+        )
+
+    def as_completed(
+        self,
+        requests: Iterable[GenerationRequest | str],
+        *,
+        concurrency: int | None = None,
+        progress: ProgressHook | None = None,
+    ) -> Generator[Outcome, None, None]:
+        """``CreativeClient.as_completed`` as a plain iterator: an ``Outcome`` per request,
+        in completion order, pulling lazily from ``requests``.
+
+        Leaving the loop early (``break``, or ``close()`` on the iterator) cancels the
+        jobs still in flight. ``requests`` is read, and a ``progress`` callable called,
+        on the client's thread; neither may call the client.
+        """
+        _plain(requests)
+
+        async def start(client: CreativeClient) -> AsyncGenerator[Outcome, None]:
+            return client.as_completed(requests, concurrency=concurrency, progress=progress)
+
+        return self._drain(self._call(start))  # made now: bad options raise now
+
+    def _drain(self, stream: AsyncGenerator[Outcome, None]) -> Generator[Outcome, None, None]:
+        try:
+            while (outcome := self._call(lambda _: anext(stream, None))) is not None:
+                yield outcome
+        finally:
+            # Else closing the client finalised the stream, or (collected on the loop's
+            # thread) asyncio's async-generator hook does.
+            if not self._closed and threading.current_thread() is not self._runner.thread:
+                with contextlib.suppress(RuntimeError):  # closed meanwhile: it was finalised
+                    self._runner.call(stream.aclose)
+
+    def download(
+        self,
+        job: Job,
+        dest_dir: str | os.PathLike[str],
+        *,
+        name: str | None = None,
+        max_size: int = DEFAULT_MAX_DOWNLOAD,
+    ) -> list[Path]:
+        """``CreativeClient.download``: save the job's outputs in ``dest_dir``; their paths."""
+        return self._call(lambda c: c.download(job, dest_dir, name=name, max_size=max_size))
+
+    def _call(self, use: Callable[[CreativeClient], Awaitable[T]]) -> T:
+        if self._closed:
+            raise RuntimeError(_CLOSED)
+        client = self._client
+        return self._runner.call(lambda: use(client))
+
+
+def _plain(requests: object) -> None:
+    if isinstance(requests, AsyncIterable):
+        raise TypeError(
+            "SyncCreativeClient takes a plain iterable of requests; an async iterable "
+            "belongs to your event loop (use CreativeClient there)"
+        )
