@@ -22,7 +22,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 # then the first lines of the output. Each run starts afresh (.demo/ is removed).
 demo: $(VENV)/.installed
 	rm -rf .demo
-	$(BIN)/creative batch examples/prompts.jsonl --simulate --out .demo/out.jsonl --download .demo/media
+	CREATIVE_SIMULATE_STATE=.demo/simulated $(BIN)/creative batch examples/prompts.jsonl --simulate --out .demo/out.jsonl --download .demo/media
 	@echo "--- the first lines of .demo/out.jsonl:"
 	@head -n 3 .demo/out.jsonl
 

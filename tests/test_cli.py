@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,22 +32,40 @@ def environment(**extra: str) -> dict[str, str]:
     return env
 
 
-def creative(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> Any:
+def with_state(env: dict[str, str] | None, cwd: Path) -> dict[str, str]:
+    """``env`` with the simulated providers' jobs kept beside the test, never in the
+    real home folder."""
+    env = dict(env or environment())
+    env.setdefault("CREATIVE_SIMULATE_STATE", str(cwd / ".simulated"))
+    return env
+
+
+def creative(
+    *args: str | Path,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+    umask: int = -1,
+) -> Any:
     return subprocess.run(
         [sys.executable, "-m", "creative_client", *map(str, args)],
         cwd=cwd,
-        env=env or environment(),
+        env=with_state(env, cwd),
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
+        umask=umask,
     )
 
 
-def start(*args: str | Path, cwd: Path) -> subprocess.Popen[str]:
+def start(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "creative_client", *map(str, args)],
         cwd=cwd,
-        env=environment(),
+        env=with_state(env, cwd),
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -111,7 +130,10 @@ def test_batch_writes_one_line_per_id_and_exits_0(tmp_path: Path) -> None:
     out = by_id(read_out(tmp_path / "out.jsonl"))
     assert list(out) == ids  # input order
     line = out["job-0"]
-    assert set(line) == {"id", "status", "job_id", "provider", "outputs", "files", "error"}
+    assert set(line) == {
+        "id", "line", "status", "job_id", "provider", "outputs", "files", "error"
+    }  # fmt: skip
+    assert [line["line"] for line in out.values()] == list(range(1, 41))
     assert line["status"] == "succeeded" and line["provider"] == "deepixels"
     assert line["job_id"] and line["outputs"][0].startswith("http://127.0.0.1:")
     assert line["files"] == [] and line["error"] is None
@@ -163,10 +185,17 @@ def test_bad_lines_are_reported_by_number_and_the_rest_runs(tmp_path: Path) -> N
     ):
         assert text in done.stderr
     out = by_id(read_out(tmp_path / "in.out.jsonl"))
-    assert list(out) == ["job-0", "job-1", "job-2", "no-prompt", "odd"]
+    # Every line but the blank one, in order, each with its number: a line without a
+    # usable id of its own (not JSON, a duplicate id, not an object) under "line:N".
+    assert list(out) == [
+        "job-0", "job-1", "job-2", "line:4", "line:5", "no-prompt", "odd", "line:9"
+    ]  # fmt: skip
+    assert [line["line"] for line in out.values()] == [1, 2, 3, 4, 5, 6, 7, 9]
     assert out["job-1"]["status"] == "succeeded"
-    assert out["no-prompt"]["status"] == "invalid"
-    assert out["no-prompt"]["error"]["type"] == "InvalidRequestError"
+    for ident in ("line:4", "line:5", "no-prompt", "odd", "line:9"):
+        assert out[ident]["status"] == "invalid" and out[ident]["job_id"] is None
+        assert out[ident]["error"]["type"] == "InvalidRequestError"
+    assert "duplicate id" in out["line:5"]["error"]["message"]
     # --quiet silences progress and the summary, not what is wrong with the input.
     quiet = creative("batch", "in.jsonl", "--quiet", "--simulate", "--out", "q.jsonl", cwd=tmp_path)
     assert quiet.returncode == 1
@@ -238,6 +267,15 @@ def test_a_journal_that_cannot_be_written_stops_the_batch(tmp_path: Path) -> Non
     assert "writing the journal failed: disk on fire" in done.stderr
     assert sent["job-10"] == 0  # its "submitting" row was not committed, so it was not sent
     assert max(sent.values()) == 1
+    # OUT is still written, from what the run knows: every job that was sent has its
+    # id there, or is uncertain (its answer was abandoned when the run stopped).
+    out = by_id(read_out(tmp_path / "in.out.jsonl"))
+    assert list(out) == ids
+    for ident, n in sent.items():
+        if n:
+            assert out[ident]["job_id"] or out[ident]["status"] == "uncertain", out[ident]
+        else:
+            assert out[ident]["job_id"] is None
 
 
 def test_downloads_are_named_by_id(tmp_path: Path) -> None:
@@ -373,6 +411,9 @@ def test_a_second_ctrl_c_abandons_submits_in_flight_as_uncertain(tmp_path: Path)
         out = by_id(read_out(tmp_path / "in.out.jsonl"))
         assert list(out) == ids
         assert sum(1 for line in out.values() if line["status"] == "uncertain") == 4
+        # The summary counts what OUT says, and says how to send them again.
+        assert re.search(r"jobs done: \d+ succeeded, 0 failed, 4 uncertain", stderr), stderr
+        assert "4 submit(s) are uncertain" in stderr and "--resubmit-uncertain" in stderr
         assert submits_per_id(fake, ids) == {i: 1 if n < 9 else 0 for n, i in enumerate(ids)}
 
 

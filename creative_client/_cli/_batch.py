@@ -6,49 +6,29 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import os
 import signal
-import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, TextIO
-
-import attrs
 
 from .._client import CreativeClient
 from .._download import safe_stem
 from .._fanout import bounded_map
 from .._models import Job, JobStatus
 from ..errors import CreativeError, SubmissionUncertainError
+from ._files import FileError, describe, write_atomically
 from ._inputs import Entry, Inputs, Problem
-from ._journal import FINISHED, Journal, Row, State
+from ._journal import FINISHED, Journal, JournalError, Row, State
+from ._out import out_text
 from ._progress import Counts, Display
+from ._setup import BatchOptions, open_journal
 
 #: Exit statuses of ``creative batch`` (also in ``creative batch --help`` and the README).
 EXIT_OK = 0  # every job succeeded
 EXIT_FAILED = 1  # the run ended, but not every job succeeded (or a line was rejected)
 EXIT_USAGE = 2  # nothing ran: bad arguments, configuration, input (--strict) or journal
 # 128 + the signal's number (130 for Ctrl-C): stopped by a signal; run it again to resume.
-
-
-class UsageError(Exception):
-    """Something the user must fix before the batch can run (exit status 2)."""
-
-
-@attrs.frozen(kw_only=True)
-class BatchOptions:
-    source: Path
-    out: Path
-    journal: Path
-    concurrency: int
-    download: Path | None = None
-    max_download: int
-    resubmit_uncertain: bool = False
-    force: bool = False
-    strict: bool = False
-    progress: str = "lines"  # "bar", "lines" or "none"
-    progress_every: float = 10.0
 
 
 class Batch:
@@ -74,6 +54,9 @@ class Batch:
         self._stopping = False
         self._signal: int | None = None
         self._interruptible: set[asyncio.Task[Any]] = set()
+        #: The batch's own tasks (the client's are its business): a second Ctrl-C and
+        #: the "jobs open" count use these.
+        self._live: set[asyncio.Task[Any]] = set()
         self._main: asyncio.Task[Any] | None = None
         self._names: dict[str, str] = {}
 
@@ -88,23 +71,51 @@ class Batch:
                 self._warn(f"creative: {len(self.problems)} bad input line(s); nothing was run")
                 return EXIT_USAGE
             journal = self.journal = await asyncio.to_thread(self._open_journal, entries)
+            failure: JournalError | None = None
+            interrupted = False
             try:
                 try:
                     interrupted = await self._run(await asyncio.to_thread(self._plan, entries))
+                except JournalError as exc:
+                    failure = exc
                 finally:
-                    await journal.stop()
+                    try:
+                        await journal.stop()
+                    except JournalError as exc:
+                        failure = failure or exc
                 rows = journal.current
             finally:
                 journal.close()
-        await asyncio.to_thread(self._write_out, entries, rows)
-        return self._summary(rows, interrupted)
+        # Written even when the journal failed: it then holds the job ids the journal
+        # may have missed, so no job that was paid for goes unrecorded.
+        try:
+            await asyncio.to_thread(self._write_out, entries, rows)
+        except FileError as exc:
+            return self._out_failed(exc, failure)
+        if failure is not None:
+            self._warn(f"creative: error: {failure}")
+            self._warn(f"creative: what this run knows is in {self.options.out}")
+            return EXIT_USAGE
+        return self._summary(entries, rows, interrupted)
+
+    def _out_failed(self, exc: FileError, failure: JournalError | None) -> int:
+        self._warn(f"creative: error: {exc}")
+        if failure is not None:
+            self._warn(f"creative: error: {failure}")
+            return EXIT_USAGE
+        self._warn(
+            f"creative: every job's state is in the journal {str(self.options.journal)!r}; "
+            f"make {str(self.options.out)!r} writable and run the same command again to "
+            "write it (nothing is sent again)"
+        )
+        return EXIT_FAILED
 
     def _validated(self, client: CreativeClient) -> list[Entry]:
         """The entries the provider can take; the others become problems, before any request."""
         good: list[Entry] = []
         for entry in self.inputs.entries:
             try:
-                client._provider.validate(entry.request, client.model)
+                client.validate(entry.request)
             except CreativeError as exc:
                 self.problems.append(Problem(entry.line, exc.message, entry.key))
             else:
@@ -114,52 +125,7 @@ class Batch:
 
     def _open_journal(self, entries: list[Entry]) -> Journal:
         assert self.client is not None
-        journal = Journal(self.options.journal)
-        try:
-            meta = journal.meta()
-            provider = meta.get("provider")
-            if provider is not None and provider != self.client.provider:
-                raise UsageError(
-                    f"the journal {str(self.options.journal)!r} belongs to a batch on "
-                    f"{provider}, not {self.client.provider}; give this run its own --out"
-                )
-            digest = meta.get("input_sha256")
-            if digest is not None and digest != self.inputs.digest:
-                if not self.options.force:
-                    raise UsageError(
-                        f"{str(self.options.source)!r} has changed since the journal "
-                        f"{str(self.options.journal)!r} was made. Rows already submitted keep "
-                        "their state by id; run with --force to go on with the new file, "
-                        "or give this run its own --out"
-                    )
-                self._warn(
-                    "creative: the input changed since the journal was made; going on (--force)"
-                )
-            journal.set_meta(provider=self.client.provider, input_sha256=self.inputs.digest)
-            journal.add((entry.key, entry.line) for entry in entries)
-            lost = journal.move(
-                "submitting",
-                "uncertain",
-                error_type=SubmissionUncertainError.__name__,
-                error="the run stopped while this submit was in flight; it may or may not "
-                "have created a job",
-            )
-            if lost:
-                self._warn(
-                    f"creative: {lost} submit(s) were in flight when an earlier run stopped; "
-                    "they are marked uncertain"
-                )
-            if self.options.resubmit_uncertain:
-                again = journal.move("uncertain", "pending", error_type=None, error=None)
-                if again:
-                    self._warn(
-                        f"creative: resubmitting {again} uncertain job(s) (--resubmit-uncertain);"
-                        " each may cost a second generation"
-                    )
-        except BaseException:
-            journal.close()
-            raise
-        return journal
+        return open_journal(self.options, self.inputs, self.client.provider, entries, self._warn)
 
     def _plan(self, entries: list[Entry]) -> list[tuple[Entry, Row]]:
         """What this run must do, in input order; counts what earlier runs finished."""
@@ -195,7 +161,7 @@ class Batch:
         self.journal.start()
         self._display.start()
         try:
-            batch = bounded_map(self._feed(work), self._one, opts.concurrency, self.client._live)
+            batch = bounded_map(self._feed(work), self._one, opts.concurrency, self._live)
             async with contextlib.aclosing(batch) as stream:
                 async for _ in stream:
                     pass
@@ -221,7 +187,7 @@ class Batch:
         if self._signal is None:
             self._signal = sig
             self._stopping = True
-            in_flight = len(self.client._live) if self.client is not None else 0
+            in_flight = len(self._live)
             self._warn(
                 f"\ncreative: stopping ({signal.Signals(sig).name}): no new submits; "
                 f"finishing the submits in flight ({in_flight} jobs open) so their ids are "
@@ -255,7 +221,7 @@ class Batch:
             try:
                 job = await client.submit(entry.request)
             except asyncio.CancelledError:
-                journal.write(
+                self._finish(
                     row.moved(
                         "uncertain",
                         error=(
@@ -283,6 +249,8 @@ class Batch:
                 return
             row, job = finished
             journal.write(row)
+            if row.state == "submitted":  # gave up waiting: the next run reads it again
+                return
         if self._needs_download(row):
             saved = await self._interruptible_call(self._download, row, job)
             if saved is not None:
@@ -315,7 +283,9 @@ class Batch:
         try:
             done = await self.client.wait(job)
         except CreativeError as exc:
-            return _failed(row, exc), job
+            # The job exists (and is paid for): never give up on it here. It stays
+            # "submitted", with why, and the next run reads it again by its id.
+            return _failed(row, exc, state="submitted"), job
         if done.status is JobStatus.SUCCEEDED:
             outputs = tuple(asset.url for asset in done.outputs)
             return row.moved("succeeded", outputs=outputs), done
@@ -337,6 +307,12 @@ class Batch:
             self.download_failures += 1
             return row.moved(
                 row.state, error=(type(exc).__name__, f"download failed: {exc.message}")
+            )
+        except OSError as exc:  # our folder: full, or made unwritable since the start
+            self.download_failures += 1
+            where = f" ({exc.filename})" if exc.filename else ""
+            return row.moved(
+                row.state, error=(type(exc).__name__, f"download failed: {describe(exc)}{where}")
             )
         return row.moved(row.state, files=tuple(str(p) for p in paths))
 
@@ -364,46 +340,35 @@ class Batch:
     # -- the end -------------------------------------------------------------------------
 
     def _write_out(self, entries: list[Entry], rows: dict[str, Row]) -> None:
-        """OUT.jsonl, one line per input id in input order, replaced in one step."""
+        """OUT.jsonl, one line per input line in input order, replaced in one step."""
         assert self.client is not None
-        provider = self.client.provider
-        lines: list[tuple[int, str]] = []
-        for entry in entries:
-            row = rows[entry.key]
-            error = None
-            if row.error_type is not None:
-                error = {"type": row.error_type, "message": row.error or ""}
-            text = _out_line(
-                entry.key, row.state, row.job_id, provider, row.outputs, row.files, error
-            )
-            lines.append((entry.line, text))
-        for problem in self.problems:
-            if problem.key is not None:
-                error = {"type": "InvalidRequestError", "message": problem.message}
-                text = _out_line(problem.key, "invalid", None, provider, (), (), error)
-                lines.append((problem.line, text))
-        lines.sort()
-        write_atomically(self.options.out, "".join(text + "\n" for _, text in lines))
+        text = out_text(entries, rows, self.problems, self.client.provider)
+        write_atomically(self.options.out, text)
 
-    def _summary(self, rows: dict[str, Row], interrupted: bool) -> int:
+    def _summary(self, entries: list[Entry], rows: dict[str, Row], interrupted: bool) -> int:
+        # Counted from the rows as they end, not from the running counters: a row
+        # abandoned by a second Ctrl-C is uncertain whichever path it took there.
+        states = Counter(rows[entry.key].state for entry in entries)
         counts = self.counts
+        done = states["succeeded"] + states["failed"] + states["uncertain"]
         elapsed = time.monotonic() - counts.started_at
-        ran = counts.done - counts.earlier
+        ran = done - counts.earlier
         self._say(
-            f"creative: {counts.done} of {counts.total} jobs done: {counts.describe()}"
+            f"creative: {done} of {len(entries)} jobs done: {states['succeeded']} succeeded, "
+            f"{states['failed']} failed, {states['uncertain']} uncertain"
             + (f"; {len(self.problems)} input line(s) rejected" if self.problems else "")
             + (f"; {self.download_failures} download(s) failed" if self.download_failures else "")
-            + (f" ({ran} in this run, {elapsed:.1f}s)" if ran else "")
+            + (f" ({ran} in this run, {elapsed:.1f}s)" if ran > 0 else "")
         )
         self._say(f"creative: results in {self.options.out}")
-        if counts.uncertain:
+        if states["uncertain"]:
             self._warn(
-                f"creative: {counts.uncertain} submit(s) are uncertain: each may or may not have "
-                "created (and been charged for) a job, so none was sent again. Run the same "
-                "command with --resubmit-uncertain to send them again."
+                f"creative: {states['uncertain']} submit(s) are uncertain: each may or may not "
+                "have created (and been charged for) a job, so none was sent again. Run the "
+                "same command with --resubmit-uncertain to send them again."
             )
+        waiting = states["submitted"]
         if interrupted:
-            waiting = sum(1 for row in rows.values() if row.state == "submitted")
             self._warn(
                 f"creative: interrupted. {waiting} submitted job(s) are in the journal "
                 f"({self.options.journal}) and will be picked up by their ids; "
@@ -411,7 +376,12 @@ class Batch:
             )
             assert self._signal is not None
             return 128 + self._signal
-        complete = counts.succeeded == counts.total
+        if waiting:
+            self._warn(
+                f"creative: {waiting} still running/unfinished (their job ids are in the "
+                "journal): run again to pick them up; nothing is sent again"
+            )
+        complete = states["succeeded"] == len(entries)
         if complete and not self.problems and not self.download_failures:
             return EXIT_OK
         return EXIT_FAILED
@@ -437,27 +407,6 @@ def _failed(row: Row, exc: CreativeError, *, state: State = "failed") -> Row:
     return row.moved(state, error=(type(exc).__name__, exc.message))
 
 
-def _out_line(
-    key: str,
-    status: str,
-    job_id: str | None,
-    provider: str,
-    outputs: tuple[str, ...],
-    files: tuple[str, ...],
-    error: dict[str, str] | None,
-) -> str:
-    """One line of OUT.jsonl. ``key`` is the id as JSON already (the journal's key)."""
-    rest = {
-        "status": status,
-        "job_id": job_id,
-        "provider": provider,
-        "outputs": outputs,
-        "files": files,
-        "error": error,
-    }
-    return '{"id": ' + key + ", " + json.dumps(rest, ensure_ascii=False)[1:]
-
-
 def _file_names(entries: list[Entry]) -> dict[str, str]:
     """A file-name stem per id: the id made safe, with a short hash where two would clash."""
     stems: dict[str, list[str]] = {}
@@ -472,20 +421,3 @@ def _file_names(entries: list[Entry]) -> dict[str, str]:
             else:
                 names[key] = f"{stem}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
     return names
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder, synced and
-    renamed into place: a reader sees the old file or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,12 +27,18 @@ class Entry:
 
 @attrs.frozen
 class Problem:
-    """A line that cannot run. ``key`` is set when the line has a usable id of its own,
-    so that the output can still say what became of it."""
+    """A line that cannot run, under its own id (as JSON) when it has a usable one, or
+    under ``"line:N"`` (a duplicate id, no id, not JSON), so that the output accounts
+    for every line."""
 
     line: int
     message: str
-    key: str | None = None
+    key: str
+
+
+def line_key(number: int) -> str:
+    """The key of a bad line without a usable id of its own."""
+    return json.dumps(f"line:{number}")
 
 
 @attrs.frozen
@@ -42,8 +49,14 @@ class Inputs:
 
 
 def read_inputs(path: Path) -> Inputs:
-    """Parse the file; every line is an entry or a problem (blank lines are neither)."""
-    data = path.read_bytes()
+    """Parse the file (``-``: stdin); every line is an entry or a problem (blank lines
+    are neither). Raises ``OSError``."""
+    data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    return parse_inputs(data)
+
+
+def parse_inputs(data: bytes) -> Inputs:
+    """Every line of ``data`` as an entry or a problem (blank lines are neither)."""
     entries: list[Entry] = []
     problems: list[Problem] = []
     seen: dict[str, int] = {}
@@ -53,18 +66,20 @@ def read_inputs(path: Path) -> Inputs:
         try:
             document = json.loads(raw)
         except ValueError as exc:
-            problems.append(Problem(number, f"not a JSON object ({exc})"))
+            problems.append(Problem(number, f"not a JSON object ({exc})", line_key(number)))
             continue
         if not isinstance(document, dict):
-            problems.append(Problem(number, "not a JSON object"))
+            problems.append(Problem(number, "not a JSON object", line_key(number)))
             continue
         ident = document.get("id")
         if isinstance(ident, bool) or not isinstance(ident, str | int) or ident == "":
-            problems.append(Problem(number, "'id' must be a non-empty string or an integer"))
+            message = "'id' must be a non-empty string or an integer"
+            problems.append(Problem(number, message, line_key(number)))
             continue
         key = json.dumps(ident)
         if key in seen:
-            problems.append(Problem(number, f"duplicate id {key} (first on line {seen[key]})"))
+            message = f"duplicate id {key} (first on line {seen[key]})"
+            problems.append(Problem(number, message, line_key(number)))
             continue
         seen[key] = number
         try:

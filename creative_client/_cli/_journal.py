@@ -28,8 +28,9 @@ from typing import Literal
 import attrs
 
 State = Literal["pending", "submitting", "submitted", "succeeded", "failed", "uncertain"]
-#: Rows that need nothing more (a failed row is final: its job failed, or the submit was
-#: refused, or waiting for it gave up).
+#: Rows that need nothing more. A failed row is final: its job failed, or its submit was
+#: refused. A row whose wait gave up (a read error, a timeout) stays "submitted", with
+#: the error, so that the next run reads its job again rather than paying for another.
 FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "uncertain"})
 
 _SCHEMA = """
@@ -208,25 +209,24 @@ class Journal:
             )
         return cursor.rowcount
 
+    def retry_failed(self, error_type: str) -> int:
+        """Move the failed rows whose error is ``error_type`` back to pending, their job
+        forgotten (a new one will be made); how many moved."""
+        with self._transaction():
+            cursor = self._db.execute(
+                "UPDATE rows SET state = 'pending', job_id = NULL, outputs = '[]', files = '[]',"
+                " error_type = NULL, error = NULL WHERE state = 'failed' AND error_type = ?",
+                (error_type,),
+            )
+        return cursor.rowcount
+
     def load(self) -> dict[str, Row]:
         """Read every row; ``current`` from now on."""
         self.current = {row.key: row for row in self._rows()}
         return self.current
 
     def _rows(self) -> Iterator[Row]:
-        for key, line, state, job_id, outputs, files, error_type, error in self._db.execute(
-            "SELECT id, line, state, job_id, outputs, files, error_type, error FROM rows"
-        ):
-            yield Row(
-                key=key,
-                line=line,
-                state=state,
-                job_id=job_id,
-                outputs=_strings(outputs),
-                files=_strings(files),
-                error_type=error_type,
-                error=error,
-            )
+        return _read_rows(self._db)
 
     # -- while the batch runs ----------------------------------------------------------
 
@@ -329,6 +329,36 @@ class _Writer(threading.Thread):
             self._db.execute(_APPEND_GROUP, (json.dumps([row.values() for row in rows]),))
         else:
             self._db.executemany(_APPEND_ONE, [(json.dumps(row.values()),) for row in rows])
+
+
+def _read_rows(db: sqlite3.Connection) -> Iterator[Row]:
+    for key, line, state, job_id, outputs, files, error_type, error in db.execute(
+        "SELECT id, line, state, job_id, outputs, files, error_type, error FROM rows"
+    ):
+        yield Row(
+            key=key,
+            line=line,
+            state=state,
+            job_id=job_id,
+            outputs=_strings(outputs),
+            files=_strings(files),
+            error_type=error_type,
+            error=error,
+        )
+
+
+def peek(path: Path) -> tuple[dict[str, str], list[Row]]:
+    """A journal's meta and rows (in input order), as the last run left them.
+
+    Opened as a run opens it (a read-only connection would leave WAL side files
+    behind, and could not see what a killed run appended but did not fold)."""
+    journal = Journal(path)
+    try:
+        return journal.meta(), sorted(journal.load().values(), key=lambda row: row.line)
+    except sqlite3.Error as exc:
+        raise JournalError(f"cannot read the journal {str(path)!r}: {exc}") from None
+    finally:
+        journal.close()
 
 
 def _strings(text: str) -> tuple[str, ...]:

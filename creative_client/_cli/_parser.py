@@ -1,0 +1,232 @@
+"""The command line: each subcommand with only the options that mean something for it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..providers import provider_names
+
+EPILOG = """\
+exit status:
+  0    every job succeeded (get: the job was read; status: the batch was read)
+  1    a job failed, timed out, is unfinished or uncertain, a download failed, or an
+       input line was rejected
+  2    nothing ran: bad arguments, configuration, input (with --strict), a file that
+       cannot be written, or a journal in use, from another input, or missing
+  130  stopped by Ctrl-C (143: SIGTERM); run the same command again to resume
+
+API keys come from the environment (DEEPIXELS_API_KEY, NEOCU_API_KEY) or the
+config file, never from the command line.
+"""
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default, where it has one worth saying (not None or off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "%(default)" not in text
+            and action.option_strings
+            and default not in (None, False, [], argparse.SUPPRESS)
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="creative",
+        description="Generate media with Deepixels or Neocu: one job, or a resumable batch.",
+        epilog=EPILOG,
+        formatter_class=_Formatter,
+    )
+    top.add_argument("--version", action="version", version=f"creative {__version__}")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    kw: dict[str, Any] = {"epilog": EPILOG, "formatter_class": _Formatter}
+
+    generate = commands.add_parser(
+        "generate", help="run one job and print it as JSON", description="Run one job.", **kw
+    )
+    generate.add_argument("prompt")
+    _configuration(generate)
+    _simulation(generate)
+    _timeout(generate)
+    generate.add_argument("--input", type=_json_object, metavar="JSON", help="model extras")
+    generate.add_argument("--file", action="append", default=[], help="a file id (Neocu)")
+    _downloads(generate, "save the outputs in DIR")
+
+    get = commands.add_parser(
+        "get", help="print one job's current state as JSON", description="Read one job.", **kw
+    )
+    get.add_argument("job_id")
+    _configuration(get)
+    _simulation(get)
+
+    _batch(commands, kw)
+
+    status = commands.add_parser(
+        "status",
+        help="count a batch's rows by state and say what to do next",
+        description=(
+            "Read a batch's OUT.jsonl or its journal: how many rows are in each state, and "
+            "what would move the rest (resume, --resubmit-uncertain, --retry-failed)."
+        ),
+        **kw,
+    )
+    status.add_argument("path", type=Path, metavar="OUT.jsonl|JOURNAL")
+    return top
+
+
+def _batch(commands: Any, kw: dict[str, Any]) -> None:
+    batch = commands.add_parser(
+        "batch",
+        help="run a JSONL file of requests, resumably",
+        description=(
+            "Run every line of IN.jsonl ({'id', 'prompt', 'model'?, 'input'?, 'files'?}); "
+            "'-' reads it from stdin (then give --out). A journal records each id's state, "
+            "so running the same command again after a crash or Ctrl-C resumes without "
+            "submitting anything twice."
+        ),
+        **kw,
+    )
+    batch.add_argument("source", type=Path, metavar="IN.jsonl")
+    _configuration(batch)
+    _simulation(batch)
+    _timeout(batch)
+    batch.add_argument(
+        "--out",
+        type=Path,
+        metavar="OUT.jsonl",
+        help="results, one line per input line (default: IN.out.jsonl; needed with '-')",
+    )
+    batch.add_argument(
+        "--journal", type=Path, metavar="PATH", help="the journal (default: OUT.jsonl.journal)"
+    )
+    batch.add_argument(
+        "--concurrency", type=_positive_int, default=32, metavar="N", help="jobs at once"
+    )
+    batch.add_argument(
+        "--rate", type=_positive_float, metavar="N", help="HTTP requests per second, at most"
+    )
+    _downloads(batch, "save outputs as DIR/{id}-{n}.{ext}")
+    batch.add_argument(
+        "--resubmit-uncertain",
+        action="store_true",
+        help="send again the submits whose outcome is unknown (each may cost a second job)",
+    )
+    batch.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="send again the rows whose job failed (JobFailedError); each is a new job",
+    )
+    batch.add_argument(
+        "--force",
+        action="store_true",
+        help="go on though IN.jsonl changed, or over an OUT whose journal is missing",
+    )
+    batch.add_argument("--strict", action="store_true", help="run nothing if any line is bad")
+    batch.add_argument("--quiet", action="store_true", help="no progress and no summary")
+    batch.add_argument(
+        "--progress-interval",
+        type=_positive_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="between progress lines when stderr is not a terminal",
+    )
+
+
+def _configuration(command: argparse.ArgumentParser) -> None:
+    group = command.add_argument_group("configuration")
+    group.add_argument("--provider", choices=provider_names(), help="default: CREATIVE_PROVIDER")
+    group.add_argument("--base-url", help="the provider's API root (default: its public one)")
+    group.add_argument("--model", help="the default model (Deepixels; default: CREATIVE_MODEL)")
+    group.add_argument("--config", type=Path, metavar="FILE", help="a TOML config file")
+    group.add_argument("-v", "--verbose", action="store_true", help="log retries")
+
+
+def _simulation(command: argparse.ArgumentParser) -> None:
+    group = command.add_argument_group("simulation")
+    group.add_argument(
+        "--simulate",
+        action="store_true",
+        help="run against the built-in fake providers on 127.0.0.1 (no key, no network); "
+        "their jobs are kept in CREATIVE_SIMULATE_STATE (a folder; default "
+        "$XDG_STATE_HOME/creative), so a later command still finds them",
+    )
+    group.add_argument(
+        "--simulate-duration",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="how long a simulated job runs",
+    )
+
+
+def _timeout(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="how long to wait for a job (default: the config file's, or 600)",
+    )
+
+
+def _downloads(command: argparse.ArgumentParser, what: str) -> None:
+    command.add_argument("--download", type=Path, metavar="DIR", help=what)
+    command.add_argument(
+        "--max-download",
+        type=_size,
+        default="512M",
+        metavar="SIZE",
+        help="the largest file to download, e.g. 512M or 2G",
+    )
+
+
+# -- argument types -----------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number > 0, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object")
+    return value
+
+
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
+
+
+def _size(text: str) -> int:
+    match = re.fullmatch(r"\s*(\d+)\s*([KMG]?)(?:i?B)?\s*", text, re.IGNORECASE)
+    if match is None or int(match[1]) == 0:
+        raise argparse.ArgumentTypeError(f"expected a size such as 512M, got {text!r}")
+    return int(match[1]) * _UNITS[match[2].upper()]

@@ -1,0 +1,111 @@
+"""``creative generate`` and ``creative get``: one job, printed as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+import cattrs
+
+from .._client import CreativeClient
+from .._models import GenerationRequest, Job, JobStatus
+from ..errors import CreativeError, InvalidRequestError
+from ._files import check_writable_folder, describe
+from ._settings import settings, simulation
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+#: Jobs as plain JSON: the model's own fields, enums as their values, times in ISO 8601.
+_JSON = cattrs.Converter()
+_JSON.register_unstructure_hook(datetime, datetime.isoformat)
+
+
+def job_document(job: Job) -> dict[str, Any]:
+    """A job as plain JSON."""
+    document: dict[str, Any] = _JSON.unstructure(job)
+    return document
+
+
+async def single(args: argparse.Namespace) -> int:
+    if args.command == "generate" and args.download is not None:
+        # Before the job is paid for, not after it ran.
+        check_writable_folder(args.download, "downloads")
+    async with simulation(args) as simulated:
+        client = CreativeClient(**settings(args, simulated))
+        async with client:
+            if args.command == "get":
+                try:
+                    _print_job(await client.get(args.job_id))
+                except CreativeError as exc:
+                    _error(exc)
+                    return EXIT_FAILED
+                return EXIT_OK
+            return await _generate(args, client)
+
+
+async def _generate(args: argparse.Namespace, client: CreativeClient) -> int:
+    request = GenerationRequest(prompt=args.prompt, input=args.input or {}, files=args.file)
+    try:
+        client.validate(request)
+    except InvalidRequestError as exc:  # refused before sending: nothing ran
+        _error(exc)
+        return EXIT_USAGE
+    try:
+        job = await client.submit(request)
+    except CreativeError as exc:  # a 400 from the provider is its answer: the run ended
+        _error(exc)
+        return EXIT_FAILED
+    # From here the job exists and may be paid for: whatever happens, its id is shown.
+    try:
+        done = await client.wait(job)
+    except CreativeError as exc:
+        last = getattr(exc, "job", None)
+        _print_job(last if isinstance(last, Job) else job)
+        _error(exc)
+        _how_to_read(job)
+        return EXIT_FAILED
+    except asyncio.CancelledError:
+        _how_to_read(job)
+        raise
+    if done.status is not JobStatus.SUCCEEDED:
+        _print_job(done)
+        print(f"creative: the job failed: {done.error or ''}", file=sys.stderr)
+        return EXIT_FAILED
+    files = None
+    if args.download is not None:
+        try:
+            paths = await client.download(done, args.download, max_size=args.max_download)
+        except CreativeError as exc:
+            _print_job(done)
+            print(f"creative: download failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        except OSError as exc:  # our folder: full, or made unwritable since the check
+            _print_job(done)
+            where = exc.filename or args.download
+            print(f"creative: download failed: {where}: {describe(exc)}", file=sys.stderr)
+            return EXIT_FAILED
+        files = [str(p) for p in paths]
+    _print_job(done, files)
+    return EXIT_OK
+
+
+def _error(exc: CreativeError) -> None:
+    print(f"creative: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+def _how_to_read(job: Job) -> None:
+    print(
+        f"creative: the job {job.id} was submitted; `creative get {job.id}` reads it later",
+        file=sys.stderr,
+    )
+
+
+def _print_job(job: Job, files: list[str] | None = None) -> None:
+    document = job_document(job)
+    if files is not None:
+        document["files"] = files
+    print(json.dumps(document, indent=2, ensure_ascii=False), flush=True)
