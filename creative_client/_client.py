@@ -426,6 +426,8 @@ class CreativeClient:
         limit = self.timeout if timeout is None else timeout
         _positive("timeout", limit)
         if isinstance(job, Job):
+            if job.status.is_terminal:
+                return job  # it will not change: no read (which could only fail)
             job_id, last = job.id, job
         else:
             job_id, last = self._job_id(job), None
@@ -542,14 +544,16 @@ class CreativeClient:
         ``progress`` is a ``Progress`` to keep up to date, or a callable that is
         handed the batch's ``Progress`` each time a count changes.
         """
-        limit, tracker = self._batch(concurrency, progress)
+        limit, tracker = self._batch(requests, concurrency, progress)
+        # Checked again as it runs: it may have been made outside any loop.
+        check = self._check_open
         if tracker is None:
-            return bounded_map(requests, self._outcome, limit, self._live)
+            return bounded_map(requests, self._outcome, limit, self._live, start=check)
 
         async def tracked(index: int, request: GenerationRequest | str) -> Outcome:
             return await self._outcome(index, request, tracker)
 
-        return bounded_map(requests, tracked, limit, self._live)
+        return bounded_map(requests, tracked, limit, self._live, start=check)
 
     async def generate_many(
         self,
@@ -559,7 +563,7 @@ class CreativeClient:
         progress: ProgressHook | None = None,
     ) -> list[Outcome]:
         """Like ``as_completed``, but all outcomes at once, in input order."""
-        limit, tracker = self._batch(concurrency, progress)
+        limit, tracker = self._batch(requests, concurrency, progress)
 
         async def indexed(index: int, request: GenerationRequest | str) -> tuple[int, Outcome]:
             return index, await self._outcome(index, request, tracker)
@@ -572,10 +576,16 @@ class CreativeClient:
         return [results[i] for i in range(len(results))]
 
     def _batch(
-        self, concurrency: int | None, progress: ProgressHook | None
+        self, requests: object, concurrency: int | None, progress: ProgressHook | None
     ) -> tuple[int, Tracker | None]:
         """Check a batch's options; its bound, and its tracker if it reports progress."""
         self._check_open()
+        if isinstance(requests, str | GenerationRequest):
+            # A str is an Iterable[str] to mypy: it would run a job per character.
+            raise TypeError(
+                "a batch takes an iterable of prompts or requests, not one "
+                f"{type(requests).__name__}: wrap it in a list"
+            )
         if concurrency is None:
             concurrency = self.concurrency
         _positive("concurrency", concurrency, integer=True)

@@ -25,8 +25,12 @@ async def bounded_map(
     worker: Callable[[int, T], Coroutine[Any, Any, R]],
     limit: int,
     live: set[asyncio.Task[Any]],
+    *,
+    start: Callable[[], object] | None = None,
 ) -> AsyncGenerator[R, None]:
     """Run ``worker(index, item)`` for each item, yielding results in completion order.
+
+    ``start`` is called as the iteration starts, in the loop that runs it.
 
     At most ``limit`` items are between the input and the consumer (running, or
     finished and not yet taken), and the next item is pulled only when a slot is
@@ -38,6 +42,8 @@ async def bounded_map(
     # the next turn of the loop, not one turn later through a done-callback (a turn is
     # slow when thousands of jobs finish at once). A task that fails or is cancelled
     # is handed over by its done-callback instead.
+    if start is not None:
+        start()
     finished: asyncio.Queue[tuple[R] | asyncio.Task[None]] = asyncio.Queue()
     mine: set[asyncio.Task[None]] = set()
 

@@ -37,13 +37,14 @@ class RetryPolicy:
         attempt = 0
         while True:
             hint: float | None = getattr(exc, "retry_after", None)
-            if hint is not None:
-                delay = min(hint, self.max_retry_after)
-            else:
-                ceiling = min(self.max_delay, self.base_delay * 2**attempt)
-                delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+            delay = self.backoff(attempt) if hint is None else min(hint, self.max_retry_after)
             attempt += 1
             exc = yield delay
+
+    def backoff(self, attempt: int) -> float:
+        """The computed delay before retry ``attempt + 1``: exponential, half jittered."""
+        ceiling: float = min(self.max_delay, self.base_delay * 2**attempt)
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -253,6 +253,12 @@ class SyncCreativeClient:
             )
         )
 
+    def validate(self, request: GenerationRequest | str) -> None:
+        """``CreativeClient.validate``: the checks a submit makes, without sending."""
+        if self._closed:
+            raise RuntimeError(_CLOSED)
+        self._client.validate(request)
+
     def get(self, job_id: str) -> Job:
         """``CreativeClient.get``: the job's current state."""
         return self._call(lambda c: c.get(job_id))

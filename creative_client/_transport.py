@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import backoff
 from aiolimiter import AsyncLimiter
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
 from .errors import (
@@ -211,6 +212,7 @@ class Transport:
         """A request that never connected, or that left and whose answer never came
         (timeout, reset, cut body). ``host`` names who was asked, when not the provider
         (a download)."""
+        _scrub(exc)  # kept as the __cause__ (and __context__) of what we raise
         who = host or self._name
         if isinstance(exc, _NEVER_SENT):
             why = (
@@ -437,6 +439,18 @@ async def _stream_to(resp: aiohttp.ClientResponse, dest: Path, max_size: int) ->
         return size
     finally:
         await asyncio.to_thread(out.close)
+
+
+def _scrub(exc: BaseException) -> None:
+    """Take the request's headers (the API key among them) out of an aiohttp error that
+    carries them, such as the ``ClientResponseError`` of an answer that is not HTTP:
+    its repr and args would show them to whoever reads the cause."""
+    info = getattr(exc, "request_info", None)
+    if isinstance(exc, aiohttp.ClientResponseError) and info is not None:
+        exc.request_info = aiohttp.RequestInfo(
+            info.url, info.method, CIMultiDictProxy(CIMultiDict()), info.real_url
+        )
+        exc.args = (exc.request_info, exc.history)
 
 
 def _final(exc: Exception) -> bool:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 
 from ._models import Job
-from ._retry import RETRY_STATUSES, RetryPolicy
+from ._retry import RetryPolicy
 from ._transport import Transport
 from ._webhooks import Expected
 from .errors import (
@@ -29,8 +29,6 @@ from .errors import (
 from .providers import Provider
 
 logger = logging.getLogger("creative_client")
-
-Backoff = Generator[float | None, BaseException | None, None]
 
 #: The shortest pause between a wait's failed read and its next one (seconds).
 MIN_PAUSE = 0.05
@@ -165,18 +163,23 @@ class Waiting:
 class _Trouble:
     """A wait's run of failed reads: whether to go on, and how long to pause."""
 
-    __slots__ = ("_backoff", "_clock", "_missing_since", "_waiting", "error")
+    __slots__ = ("_clock", "_failures", "_missing_since", "_waiting", "error")
 
     def __init__(self, waiting: Waiting, clock: Callable[[], float]) -> None:
         self._waiting = waiting
         self._clock = clock
-        self._backoff: Backoff | None = None
+        self._failures = 0
         self._missing_since: float | None = None
         #: The last read's error, while reads fail (``None`` once one succeeds).
         self.error: CreativeError | None = None
 
     def pause_after(self, exc: CreativeError) -> float:
-        """The pause before the next read, or ``exc`` raised when it cannot change."""
+        """The pause before the next read, or ``exc`` raised when it cannot change.
+
+        The pause grows with the run of failures as the retry policy's backoff does,
+        and a ``Retry-After`` only lengthens it: a provider answering "429, retry after
+        0" again and again does not get each waiting job's reads back to back.
+        """
         if isinstance(exc, NotFoundError):
             now = self._clock()
             if self._missing_since is None:
@@ -186,11 +189,13 @@ class _Trouble:
         elif not _transient(exc):
             raise exc
         self.error = exc
-        if self._backoff is None:
-            self._backoff = self._waiting._retry.wait_gen()
-            next(self._backoff)
-        # Never back to back, even when told "Retry-After: 0" again and again.
-        delay = max(self._backoff.send(exc) or 0.0, MIN_PAUSE)
+        retry = self._waiting._retry
+        delay = retry.backoff(self._failures)
+        self._failures += 1
+        hint = getattr(exc, "retry_after", None)
+        if hint is not None:
+            delay = max(delay, min(hint, retry.max_retry_after))
+        delay = max(delay, MIN_PAUSE)
         logger.debug("a read failed (%s); reading again in %.2fs", type(exc).__name__, delay)
         return delay
 
@@ -198,7 +203,7 @@ class _Trouble:
         """A read answered: the next failure starts a new run."""
         if self.error is not None or self._missing_since is not None:
             self.error = None
-            self._backoff = None
+            self._failures = 0
             self._missing_since = None
 
     def timeout(self, job_id: str, limit: float, last: Job | None) -> JobTimeoutError:
@@ -212,10 +217,15 @@ class _Trouble:
 
 
 def _transient(exc: CreativeError) -> bool:
-    """A read failure that another read may not meet: busy, down for a while, cut off."""
-    if isinstance(exc, ServerError):
-        return exc.status in RETRY_STATUSES
-    return isinstance(exc, TransportError | RateLimitError)
+    """A read failure another read may not meet: busy, down for a while, cut off, or a
+    proxy's timeout (408, 5xx such as Cloudflare's 52x)."""
+    if isinstance(exc, TransportError | RateLimitError | ServerError):
+        return True
+    return exc.status in _TRANSIENT_4XX
+
+
+#: 4xx answers to a read that say "not now" rather than "never".
+_TRANSIENT_4XX = frozenset({408, 425})
 
 
 class _Expired(Exception):

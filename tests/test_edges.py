@@ -206,3 +206,30 @@ def test_a_client_used_from_a_second_event_loop_says_so() -> None:
             first.run_until_complete(client.aclose())
         finally:
             first.close()
+
+
+async def test_one_prompt_is_not_taken_for_a_batch_of_characters(fake: FakeServer) -> None:
+    async with client_for(fake) as client:
+        with pytest.raises(TypeError, match="wrap it in a list"):
+            await client.generate_many("a red fox")
+        with pytest.raises(TypeError, match="wrap it in a list"):
+            client.as_completed(GenerationRequest(prompt="x"))  # type: ignore[arg-type]
+    assert fake.count("submit") == 0
+
+
+def test_a_batch_made_outside_any_loop_is_checked_where_it_runs() -> None:
+    with FakeProcess() as fake:
+        client = CreativeClient("deepixels", API_KEY, base_url=fake.base_url, model="m")
+        stream = client.as_completed(["a"])  # no loop yet: checked when it runs
+        first = asyncio.new_event_loop()
+        try:
+            first.run_until_complete(client.submit("x"))
+
+            async def elsewhere() -> None:
+                with pytest.raises(RuntimeError, match="belongs to another event loop"):
+                    await anext(stream)
+
+            asyncio.run(elsewhere())
+            first.run_until_complete(client.aclose())
+        finally:
+            first.close()

@@ -304,10 +304,16 @@ def test_the_signatures_are_the_async_clients() -> None:
         return [(p.name, p.kind, p.default) for p in parameters if p.name not in skip]
 
     assert shape(SyncCreativeClient) == shape(CreativeClient, LOOP_BOUND)
-    for name in ("submit", "get", "wait", "generate", "generate_many", "as_completed"):
+    # Every public method of the async client, a new one included, has its blocking twin.
+    methods = {
+        name
+        for name in dir(CreativeClient)
+        if not name.startswith("_") and callable(getattr(CreativeClient, name))
+    } - {"aclose"}
+    assert {"submit", "generate", "as_completed", "download", "validate"} <= methods
+    for name in sorted(methods):
         assert shape(getattr(SyncCreativeClient, name)) == shape(getattr(CreativeClient, name))
         assert getattr(SyncCreativeClient, name).__doc__, name
-    assert shape(SyncCreativeClient.download) == shape(CreativeClient.download)
     for name in ("from_env", "from_config", "close", "provider", "base_url", "model", "closed"):
         assert getattr(SyncCreativeClient, name).__doc__, name
 

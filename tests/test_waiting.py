@@ -23,6 +23,7 @@ from creative_client.testing import FakeDeepixels, FakeServer, Faults, Reply
 QUICK = RetryPolicy(max_attempts=5, max_time=10.0, base_delay=0.005, max_delay=0.02)
 
 
+@pytest.mark.timeout(180)  # about 20 s here, CPU-bound on a shared machine
 async def test_thousands_of_paid_jobs_survive_a_third_of_reads_failing() -> None:
     """Issue 12: with 35% of reads answered 5xx, 2,000 jobs of 0.3 s at concurrency 64 ended
     with ~30 ServerErrors (one read ran out of its 5 attempts, 600 s before the deadline)."""
@@ -111,3 +112,41 @@ async def test_a_webhook_wait_reads_through_failures_too() -> None:
             done = await client.wait(job, timeout=30)
     assert done.status is JobStatus.SUCCEEDED
     assert fake.count("get") > 20
+
+
+@pytest.mark.parametrize("status", [408, 425, 500, 501, 507, 520, 522, 524, 529])
+async def test_a_proxy_or_server_saying_not_now_does_not_end_the_wait(
+    deepixels: FakeDeepixels, status: int
+) -> None:
+    async with client_for(deepixels, retry=QUICK) as client:
+        job = await client.submit("x")
+        deepixels.inject("get", *[Reply(status=status, body="<html>busy</html>")] * 6)
+        done = await client.wait(job, timeout=30)
+    assert done.status is JobStatus.SUCCEEDED
+    assert deepixels.count("get") >= 7
+
+
+async def test_a_finished_job_is_returned_without_a_read(fake: FakeServer) -> None:
+    async with client_for(fake) as client:
+        job = await client.generate("x")
+        reads = fake.count("get")
+        fake.inject("get", Reply(status=401, json={"error": "expired"}))
+        assert await client.wait(job) is job
+    assert fake.count("get") == reads
+
+
+async def test_retry_after_zero_again_and_again_does_not_hammer_the_provider(
+    deepixels: FakeDeepixels,
+) -> None:
+    # Reads answered "429, Retry-After: 0" for two seconds: each read retries as its
+    # policy says, but the wait paces its reads by the backoff, growing to max_delay.
+    policy = RetryPolicy(max_attempts=2, max_time=5, base_delay=0.1, max_delay=0.4)
+    async with client_for(deepixels, retry=policy) as client:
+        job = await client.submit("x")
+        deepixels.read_faults = Faults(rate_limit=1.0, retry_after="0")
+        with pytest.raises(JobTimeoutError) as info:
+            await client.wait(job, timeout=2.0)
+    assert info.value.last_error is not None and info.value.last_error.status == 429
+    # About 2 attempts per wait step, a step every 0.05-0.4 s: well under 40 in 2 s (it
+    # was ~190 with back to back reads).
+    assert 4 <= deepixels.count("get") <= 40

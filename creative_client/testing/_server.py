@@ -37,8 +37,9 @@ class Reply:
     and part of the body, then closes; ``"hang"`` never answers (until the client
     gives up or the server stops); ``"trickle"`` sends the answer one byte every
     ``delay`` seconds; ``"endless"`` streams a body that never ends, without a
-    length. ``create`` says whether a scripted submit still creates the job first
-    (default: yes for 5xx and every kind but "reply": the ambiguous cases).
+    length; ``"garbage"`` answers with a status line that is not HTTP. ``create`` says
+    whether a scripted submit still creates the job first (default: yes for 5xx and
+    every kind but "reply": the ambiguous cases).
     """
 
     status: int = 200
@@ -46,7 +47,7 @@ class Reply:
     body: bytes | str | None = None
     content_type: str = "application/json"
     headers: Mapping[str, str] = attrs.field(factory=dict)
-    kind: Literal["reply", "drop", "cut", "hang", "trickle", "endless"] = "reply"
+    kind: Literal["reply", "drop", "cut", "hang", "trickle", "endless", "garbage"] = "reply"
     delay: float = 0.0
     create: bool | None = None
 
@@ -473,6 +474,11 @@ class FakeServer:
             await asyncio.sleep(reply.delay or 3600)
         payload = _payload(reply)
         if reply.kind == "drop":
+            _abort(request)
+            return web.Response()
+        if reply.kind == "garbage":  # not HTTP at all: a broken proxy or middlebox
+            if request.transport is not None:
+                request.transport.write(b"HTTP/1.1 abc Garbage\r\n\r\n")
             _abort(request)
             return web.Response()
         if reply.kind in ("cut", "trickle", "endless"):
