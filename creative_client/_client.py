@@ -266,10 +266,13 @@ class CreativeClient:
         the session the client made. Idempotent. Call it in the loop the client was used
         in (its connections live there)."""
         if self._loop is not None and self._loop is not asyncio.get_running_loop():
-            if not self._loop.is_closed():
-                raise RuntimeError(_OTHER_LOOP)
-            self._closed = True  # its loop is gone, and its connections with it
-            return
+            if self._loop.is_closed():
+                self._closed = True
+                raise RuntimeError(
+                    "this client's event loop is closed, with its connections still open "
+                    "in it: close a client (async with) in the loop that used it"
+                )
+            raise RuntimeError(_OTHER_LOOP)
         self._closed = True
         await cancel_all(self._live)
         self._expecting.clear()
@@ -433,9 +436,11 @@ class CreativeClient:
             job_id, last = self._job_id(job), None
         expected = self._expecting.pop(job_id, None)
         if expected is None:
-            return await self._wait(job_id, last, limit)
+            return await self._waiting.poll(job_id, last, limit)
         try:
-            done = await self._wait_called_back(job_id, last, limit, expected)
+            done = await self._waiting.called_back(
+                job_id, last, limit, expected, self._callback_lost
+            )
         except BaseException:
             if not self._closed and expected.job is None:
                 self._expecting[job_id] = expected  # a later wait() still hears it
@@ -444,14 +449,6 @@ class CreativeClient:
             raise
         self._forget(expected)
         return done
-
-    async def _wait(self, job_id: str, last: Job | None, limit: float) -> Job:
-        return await self._waiting.poll(job_id, last, limit)
-
-    async def _wait_called_back(
-        self, job_id: str, last: Job | None, limit: float, expected: Expected
-    ) -> Job:
-        return await self._waiting.called_back(job_id, last, limit, expected, self._callback_lost)
 
     def _callback_lost(self, job_id: str) -> None:
         self._lost_callbacks += 1
@@ -505,9 +502,11 @@ class CreativeClient:
             tracker.started()
         try:
             if expected is None:
-                job = await self._wait(job.id, job, limit)
+                job = await self._waiting.poll(job.id, job, limit)  # no hop: a hot path
             else:
-                job = await self._wait_called_back(job.id, job, limit, expected)
+                job = await self._waiting.called_back(
+                    job.id, job, limit, expected, self._callback_lost
+                )
         finally:
             if expected is not None:
                 self._forget(expected)

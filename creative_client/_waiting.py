@@ -70,7 +70,7 @@ class Waiting:
         status_call = self._provider.status_call
         delay = self.poll_initial
         pause = -1.0 if last is not None else 0.0  # -1: the next poll interval
-        trouble = _Trouble(self, loop.time)
+        trouble: _Trouble | None = None  # made at the first failed read: most waits have none
         try:
             while True:
                 if pause < 0:
@@ -89,13 +89,18 @@ class Waiting:
                     else:
                         last = await self._read_by(job_id, deadline)
                 except CreativeError as exc:
+                    if trouble is None:
+                        trouble = _Trouble(self, loop.time)
                     pause = trouble.pause_after(exc)  # or raises it
                     continue
                 if last.status.is_terminal:
                     return last
-                trouble.over()
+                if trouble is not None:
+                    trouble.over()
                 pause = -1.0
         except _Expired:
+            if trouble is None:
+                trouble = _Trouble(self, loop.time)
             raise trouble.timeout(job_id, limit, last) from trouble.error
 
     async def called_back(

@@ -264,7 +264,7 @@ def test_a_journal_that_cannot_be_written_stops_the_batch(tmp_path: Path) -> Non
                         cwd=tmp_path)  # fmt: skip
         sent = submits_per_id(fake, ids)
     assert done.returncode == 2
-    assert "writing the journal failed: disk on fire" in done.stderr
+    assert "writing the journal 'in.out.jsonl.journal' failed: disk on fire" in done.stderr
     assert sent["job-10"] == 0  # its "submitting" row was not committed, so it was not sent
     assert max(sent.values()) == 1
     # OUT is still written, from what the run knows: every job that was sent has its
@@ -276,6 +276,7 @@ def test_a_journal_that_cannot_be_written_stops_the_batch(tmp_path: Path) -> Non
             assert out[ident]["job_id"] or out[ident]["status"] == "uncertain", out[ident]
         else:
             assert out[ident]["job_id"] is None
+            assert out[ident]["status"] == "pending", out[ident]  # never "submitting"
 
 
 def test_downloads_are_named_by_id(tmp_path: Path) -> None:

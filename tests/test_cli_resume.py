@@ -9,6 +9,7 @@ import signal
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from test_cli import (
     TIMEOUT,
     by_id,
@@ -84,20 +85,21 @@ def test_simulate_generate_then_get_finds_the_job(tmp_path: Path) -> None:
     assert second["id"] != job["id"]
 
 
-def test_generate_stopped_while_waiting_prints_the_job_id(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_generate_stopped_while_waiting_prints_the_job_id(tmp_path: Path, sig: int) -> None:
     """The job exists and may be paid for: its id is said, so it can be read later."""
     proc = start("generate", "a slow fox", "--simulate", "--simulate-duration", "30", cwd=tmp_path)
     try:
         until(lambda: sum(simulated_prompts(tmp_path / ".simulated").values()) == 1)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         _, stderr = proc.communicate(timeout=TIMEOUT)
     finally:
         if proc.returncode is None:  # pipes closed too: no ResourceWarning later
             proc.kill()
             proc.communicate(timeout=TIMEOUT)
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == 128 + sig, stderr
     assert "Traceback" not in stderr
-    (job_id,) = re.findall(r"the job (\S+) was submitted", stderr)
+    (job_id,) = re.findall(r"the job (\S+) was submitted; `creative get \S+ --simulate`", stderr)
     read = creative("get", job_id, "--simulate", cwd=tmp_path)
     assert read.returncode == 0, read.stderr
     assert json.loads(read.stdout)["status"] in ("queued", "running")

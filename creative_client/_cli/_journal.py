@@ -233,7 +233,9 @@ class Journal:
     def start(self, *, grouped: bool = GROUPED) -> None:
         """Hand the database to the writer thread; call from the running loop.
         ``grouped=False`` writes a group row by row, as with SQLite before 3.38."""
-        self._writer = _Writer(self._db, asyncio.get_running_loop(), grouped=grouped)
+        self._writer = _Writer(
+            self._db, asyncio.get_running_loop(), grouped=grouped, path=self.path
+        )
         self._writer.start()
 
     def write(self, row: Row) -> None:
@@ -247,9 +249,15 @@ class Journal:
         if it could not be)."""
         assert self._writer is not None
         done = asyncio.get_running_loop().create_future()
+        before = self.current.get(row.key)
         self.current[row.key] = row
         self._writer.put(row, done)
-        await done
+        try:
+            await done
+        except JournalError:
+            if before is not None and self.current.get(row.key) is row:
+                self.current[row.key] = before  # not on disk, so not so (nothing was sent)
+            raise
 
     async def stop(self) -> None:
         """Commit what is queued and take the database back from the writer thread."""
@@ -258,7 +266,7 @@ class Journal:
             writer.put(None, None, last=True)
             await asyncio.to_thread(writer.join)
             if writer.failure is not None:
-                raise _write_failed(writer.failure)
+                raise _write_failed(writer.failure, self.path)
 
     def close(self) -> None:
         """Release the file (and its lock). Call after ``stop``."""
@@ -276,9 +284,10 @@ class _Writer(threading.Thread):
     """Commits queued row states in groups, off the event loop."""
 
     def __init__(
-        self, db: sqlite3.Connection, loop: asyncio.AbstractEventLoop, *, grouped: bool
+        self, db: sqlite3.Connection, loop: asyncio.AbstractEventLoop, *, grouped: bool, path: Path
     ) -> None:
         super().__init__(name="creative-journal", daemon=True)
+        self.path = path
         self._db = db
         self._loop = loop
         self._grouped = grouped
@@ -322,7 +331,7 @@ class _Writer(threading.Thread):
                     if self._db.in_transaction:
                         self._db.execute("ROLLBACK")
             if waiters:
-                self._loop.call_soon_threadsafe(_settle, waiters, self.failure)
+                self._loop.call_soon_threadsafe(_settle, waiters, self.failure, self.path)
 
     def _commit(self, rows: Iterable[Row]) -> None:
         if self._grouped:
@@ -365,15 +374,15 @@ def _strings(text: str) -> tuple[str, ...]:
     return () if text == "[]" else tuple(json.loads(text))
 
 
-def _settle(waiters: list[asyncio.Future[None]], failure: sqlite3.Error | None) -> None:
+def _settle(waiters: list[asyncio.Future[None]], failure: sqlite3.Error | None, path: Path) -> None:
     for done in waiters:
         if done.done():  # its writer was cancelled; the write went in all the same
             continue
         if failure is None:
             done.set_result(None)
         else:
-            done.set_exception(_write_failed(failure))
+            done.set_exception(_write_failed(failure, path))
 
 
-def _write_failed(failure: sqlite3.Error) -> JournalError:
-    return JournalError(f"writing the journal failed: {failure}")
+def _write_failed(failure: sqlite3.Error, path: Path) -> JournalError:
+    return JournalError(f"writing the journal {str(path)!r} failed: {failure}")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import signal
 import sys
 from datetime import datetime
 from typing import Any
@@ -31,6 +33,34 @@ def job_document(job: Job) -> dict[str, Any]:
 
 
 async def single(args: argparse.Namespace) -> int:
+    """``generate`` or ``get``. SIGTERM stops it as Ctrl-C does (143), so a job that was
+    paid for still has its id printed."""
+    task = asyncio.current_task()
+    assert task is not None
+    terminated = False
+
+    def on_term() -> None:
+        nonlocal terminated
+        terminated = True
+        task.cancel()
+
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGTERM, on_term)
+    try:
+        return await _single(args)
+    except asyncio.CancelledError:
+        if not terminated:
+            raise
+        task.uncancel()
+        print("creative: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGTERM)
+
+
+async def _single(args: argparse.Namespace) -> int:
     if args.command == "generate" and args.download is not None:
         # Before the job is paid for, not after it ran.
         check_writable_folder(args.download, "downloads")
@@ -66,10 +96,10 @@ async def _generate(args: argparse.Namespace, client: CreativeClient) -> int:
         last = getattr(exc, "job", None)
         _print_job(last if isinstance(last, Job) else job)
         _error(exc)
-        _how_to_read(job)
+        _how_to_read(job, args)
         return EXIT_FAILED
     except asyncio.CancelledError:
-        _how_to_read(job)
+        _how_to_read(job, args)
         raise
     if done.status is not JobStatus.SUCCEEDED:
         _print_job(done)
@@ -97,11 +127,9 @@ def _error(exc: CreativeError) -> None:
     print(f"creative: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
-def _how_to_read(job: Job) -> None:
-    print(
-        f"creative: the job {job.id} was submitted; `creative get {job.id}` reads it later",
-        file=sys.stderr,
-    )
+def _how_to_read(job: Job, args: argparse.Namespace) -> None:
+    again = f"creative get {job.id}" + (" --simulate" if args.simulate else "")
+    print(f"creative: the job {job.id} was submitted; `{again}` reads it later", file=sys.stderr)
 
 
 def _print_job(job: Job, files: list[str] | None = None) -> None:

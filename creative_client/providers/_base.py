@@ -87,7 +87,11 @@ class Provider(abc.ABC):
             return None
         model = request.model if request.model is not None else default_model
         if not isinstance(model, str) or not model:
-            self._refuse("model", "is required: pass model= on the request or set a default model")
+            self._refuse(
+                "model",
+                "is required: pass model= on the request or set a default model "
+                "(the client's model=, CREATIVE_MODEL, or the CLI's --model)",
+            )
         return model
 
     def _refuse(self, field: str, why: str) -> NoReturn:
