@@ -1,12 +1,13 @@
-"""The facade: one client, many jobs, bounded concurrency, polling under a monotonic deadline."""
+"""The facade: one client, many jobs. It composes the parts that do the work: options
+(``_options.py``), the transport (``_transport.py``), waiting (``_waiting.py``),
+webhooks (``_webhook_server.py``), fan-out (``_fanout.py``, ``_progress.py``) and
+downloads (``_download.py``), all in ``creative_client/``."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
-import socket
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -14,28 +15,25 @@ from typing import Any, Self
 
 import aiohttp
 import attrs
-from aiohttp import web
 
 from . import _config, _download
 from ._download import DEFAULT_MAX_DOWNLOAD
-from ._fanout import ProgressHook, Tracker, bounded_map, cancel_all
-from ._models import GenerationRequest, Job, JobStatus, Outcome
+from ._fanout import bounded_map, cancel_all
+from ._models import GenerationRequest, Job, JobStatus, Outcome, as_request, as_sent, coerce
+from ._options import ClientOptions, positive
+from ._progress import Outcomes, ProgressHook, Tracker
 from ._retry import RetryPolicy
 from ._transport import Transport
 from ._waiting import Waiting
-from ._webhooks import Expected, WebhookReceiver, check_public_url
+from ._webhook_server import Callbacks
+from ._webhooks import Expected, WebhookReceiver
 from .errors import (
-    ConfigurationError,
-    CreativeError,
     InvalidRequestError,
     JobFailedError,
-    JobTimeoutError,
     ProviderResponseError,
     SubmissionUncertainError,
 )
-from .providers import Provider, get_provider
-
-logger = logging.getLogger("creative_client")
+from .providers import Provider
 
 Requests = Iterable[GenerationRequest | str] | AsyncIterable[GenerationRequest | str]
 
@@ -94,83 +92,39 @@ class CreativeClient:
         webhook_poll: float = 30.0,
         not_found_grace: float = 10.0,
     ) -> None:
-        if isinstance(provider, Provider):
-            if base_url is not None:
-                raise ConfigurationError("pass base_url to the Provider, not beside it")
-            self._provider = provider
-        else:
-            self._provider = get_provider(provider)(base_url)
-        name = self._provider.name
-        if api_key is None:
-            api_key = os.environ.get(self._provider.api_key_env, "").strip() or None
-        if not isinstance(api_key, str) or not api_key:
-            raise ConfigurationError(
-                f"no API key for {name}: pass api_key= or set {self._provider.api_key_env}"
-            )
-        if not api_key.isprintable():
-            # Said here, without the key, rather than by aiohttp at the first request.
-            raise ConfigurationError(
-                f"the API key for {name} holds a control character (a stray newline?)"
-            )
-        _positive("concurrency", concurrency, integer=True)
-        _positive("timeout", timeout)
-        _positive("poll_initial", poll_initial, zero_ok=True)
-        _positive("poll_max", poll_max, zero_ok=True)
-        _positive("connect_timeout", connect_timeout)
-        _positive("request_timeout", request_timeout)
-        if rate is not None:
-            _positive("rate", rate)
-        _positive("webhook_poll", webhook_poll)
-        _positive("not_found_grace", not_found_grace, zero_ok=True)
-        self._listen = _listen_address(webhook_listen, webhook_public_url, webhook_receiver)
-        if webhook_public_url is not None:
-            check_public_url(webhook_public_url)  # now, not when the receiver starts
-        if model is not None and not self._provider.takes_model:
-            logger.debug("%s takes no model; the default model %r is not used", name, model)
-            model = None
-        self._model = model
-        self.concurrency = concurrency
-        self.timeout = float(timeout)
-        self.poll_initial = float(poll_initial)
-        self.poll_max = max(float(poll_max), float(poll_initial))
-        self._semaphore = asyncio.Semaphore(concurrency)
-        self._downloads = asyncio.Semaphore(concurrency)
+        # Every parameter, named as ClientOptions.check names it: checked there, once.
+        options = ClientOptions.check(**{k: v for k, v in locals().items() if k != "self"})
+        self._provider = provider = options.provider
+        self._model = options.model
+        self.concurrency = options.concurrency
+        self.timeout = options.timeout
+        self.poll_initial = options.poll_initial
+        self.poll_max = options.poll_max
+        self.webhook_poll = options.webhook_poll
+        self._semaphore = asyncio.Semaphore(options.concurrency)
+        self._downloads = asyncio.Semaphore(options.concurrency)
         self._live: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.webhook_poll = float(webhook_poll)
-        # Waiting by callback: the receiver (given, or made when the server starts),
-        # the server the client runs for it, and jobs from submit() a wait() may claim.
-        self._webhooks = self._provider.takes_webhook and (
-            self._listen is not None or webhook_receiver is not None
-        )
-        self._public_url = webhook_public_url
-        self._receiver = webhook_receiver
-        self._runner: web.AppRunner | None = None
-        self._starting = asyncio.Lock()
-        self._expecting: dict[str, Expected] = {}
-        self._lost_callbacks = 0
-        if webhook_receiver is not None and self._webhooks:
-            webhook_receiver.attach(self._get)
-        retry = retry or RetryPolicy()
         self._transport = Transport(
-            self._provider,
-            api_key,
-            session=session,
-            retry=retry,
-            connect_timeout=connect_timeout,
-            request_timeout=request_timeout,
-            pool_size=concurrency,
-            rate=rate,
+            name=provider.name,
+            base_url=provider.base_url,
+            auth_headers=provider.auth_headers(options.api_key),
+            secret=options.api_key,
+            error_message=provider.error_message,
+            session=options.session,
+            retry=options.retry,
+            connect_timeout=options.connect_timeout,
+            request_timeout=options.request_timeout,
+            pool_size=options.concurrency,
+            rate=options.rate,
         )
-        self._waiting = Waiting(
-            self._transport,
-            self._provider,
-            poll_initial=self.poll_initial,
-            poll_max=self.poll_max,
-            retry=retry,
-            webhook_poll=self.webhook_poll,
-            not_found_grace=float(not_found_grace),
+        self._waiting = Waiting(self._transport, options)
+        # None unless jobs are awaited by callback: polling pays nothing for webhooks.
+        self._callbacks = (
+            Callbacks(options, reader=self._get, check_open=self._check_open)
+            if options.webhooks
+            else None
         )
 
     @classmethod
@@ -211,6 +165,7 @@ class CreativeClient:
 
     @property
     def base_url(self) -> str:
+        """The provider's versioned base URL."""
         return self._provider.base_url
 
     @property
@@ -220,21 +175,28 @@ class CreativeClient:
 
     @property
     def closed(self) -> bool:
+        """True once ``aclose()`` was called."""
         return self._closed
 
     @property
     def webhook_receiver(self) -> WebhookReceiver | None:
         """The receiver this client's callbacks arrive at, if it waits by webhook
         (with ``webhook_listen``, once the client is open)."""
-        return self._receiver if self._webhooks else None
+        return self._callbacks.receiver if self._callbacks is not None else None
 
     @property
     def webhook_address(self) -> tuple[str, int] | None:
         """``(host, port)`` the client's own receiver listens on, once it is open."""
-        if self._runner is None:
+        runner = self._callbacks.runner if self._callbacks is not None else None
+        if runner is None:
             return None
-        host, port = self._runner.addresses[0][:2]
+        host, port = runner.addresses[0][:2]
         return host, port
+
+    @property
+    def _expecting(self) -> dict[str, Expected]:
+        """Jobs from ``submit()`` whose callback a later ``wait()`` may claim."""
+        return self._callbacks.expecting if self._callbacks is not None else {}
 
     def __repr__(self) -> str:
         return (
@@ -245,9 +207,9 @@ class CreativeClient:
     async def __aenter__(self) -> Self:
         self._check_open()
         await self._transport.open()
-        if self._webhooks:
+        if self._callbacks is not None:
             try:
-                await self._serve_webhooks()
+                await self._callbacks.start()
             except BaseException:
                 await self.aclose()
                 raise
@@ -274,68 +236,12 @@ class CreativeClient:
                 )
             raise RuntimeError(_OTHER_LOOP)
         self._closed = True
+        if self._callbacks is not None:
+            self._callbacks.closed = True  # a wait cancelled below lets go of its callback
         await cancel_all(self._live)
-        self._expecting.clear()
-        if self._receiver is not None and self._webhooks:
-            await self._receiver.detach()  # its reads use the session closed below
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        if self._callbacks is not None:
+            await self._callbacks.close()
         await self._transport.close()
-
-    async def _serve_webhooks(self) -> WebhookReceiver:
-        """The receiver, serving at ``webhook_listen`` from the first call on."""
-        async with self._starting:
-            if self._receiver is not None:
-                return self._receiver
-            self._check_open()
-            assert self._listen is not None
-            host, port = self._listen
-            loop = asyncio.get_running_loop()
-            try:
-                family, kind, proto, _, address = (
-                    await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-                )[0]
-                sock = socket.socket(family, kind, proto)
-            except OSError as exc:
-                raise ConfigurationError(f"cannot listen for webhooks on {host}: {exc}") from None
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind(address)
-                bound = sock.getsockname()[1]
-                receiver = WebhookReceiver(self._public_url or _url_of(host, bound))
-                receiver.attach(self._get)
-                runner = web.AppRunner(
-                    receiver.app, handle_signals=False, access_log=None, shutdown_timeout=1.0
-                )
-                await runner.setup()
-            except BaseException as exc:
-                sock.close()
-                if isinstance(exc, OSError):
-                    raise ConfigurationError(
-                        f"cannot listen for webhooks on {host}:{port}: {exc.strerror}"
-                    ) from None
-                raise
-            try:
-                await web.SockSite(runner, sock).start()
-                self._check_open()  # closed while this started: leave nothing listening
-            except BaseException:
-                await runner.cleanup()
-                sock.close()
-                raise
-            self._runner, self._receiver = runner, receiver
-            logger.debug("listening for webhooks on %s:%d", host, bound)
-            return receiver
-
-    async def _expect(self, request: GenerationRequest) -> Expected | None:
-        """A callback URL for this job, unless it brings a webhook of its own. Called
-        only when the client waits by webhook (``_webhooks``): polling pays nothing."""
-        if request.webhook is not None:
-            return None
-        receiver = self._receiver
-        if receiver is None:
-            receiver = await self._serve_webhooks()
-        return receiver.expect()
 
     async def submit(
         self,
@@ -358,35 +264,14 @@ class CreativeClient:
         its callback.
         """
         self._check_open()
-        request = _coerce(request, prompt, model, input, files, webhook)
-        expected = await self._expect(request) if self._webhooks else None
-        if expected is None:
+        request = coerce(request, prompt, model, input, files, webhook)
+        callbacks = self._callbacks
+        expected = await callbacks.expect(request) if callbacks is not None else None
+        if callbacks is None or expected is None:
             return await self._submit(request)
-        job = await self._submitted(request, expected)
-        self._expecting[job.id] = expected
-        expected.unclaimed = lambda: self._unclaimed(job.id, expected)
+        job = await callbacks.submitted(self._submit, request, expected)
+        callbacks.keep(job.id, expected)
         return job
-
-    def _unclaimed(self, job_id: str, expected: Expected) -> None:
-        """A callback no wait() was listening for: drop it; a wait() will read the job."""
-        if self._expecting.get(job_id) is expected:
-            del self._expecting[job_id]
-            self._forget(expected)
-
-    async def _submitted(self, request: GenerationRequest, expected: Expected) -> Job:
-        """``_submit`` with ``expected``'s callback URL; forgets it if the submit fails."""
-        try:
-            job = await self._submit(request, expected)
-        except BaseException:
-            self._forget(expected)
-            raise
-        assert self._receiver is not None
-        self._receiver.bind(expected, job.id)
-        return job
-
-    def _forget(self, expected: Expected) -> None:
-        assert self._receiver is not None
-        self._receiver.forget(expected)
 
     async def _submit(self, request: GenerationRequest, expected: Expected | None = None) -> Job:
         sent = request if expected is None else attrs.evolve(request, webhook=expected.url)
@@ -400,7 +285,7 @@ class CreativeClient:
                 )
             return job
         except SubmissionUncertainError as exc:
-            exc.request = _as_sent(request, model)  # the caller's request: no callback URL
+            exc.request = as_sent(request, model)  # the caller's request: no callback URL
             raise
         except ProviderResponseError as exc:
             raise SubmissionUncertainError(
@@ -408,7 +293,7 @@ class CreativeClient:
                 provider=exc.provider,
                 status=exc.status,
                 body=exc.body,
-                request=_as_sent(request, model),
+                request=as_sent(request, model),
             ) from exc
 
     async def get(self, job_id: str) -> Job:
@@ -427,40 +312,18 @@ class CreativeClient:
         A job this client submitted while waiting by webhook is awaited by callback."""
         self._check_open()
         limit = self.timeout if timeout is None else timeout
-        _positive("timeout", limit)
+        positive("timeout", limit)
         if isinstance(job, Job):
             if job.status.is_terminal:
                 return job  # it will not change: no read (which could only fail)
             job_id, last = job.id, job
         else:
             job_id, last = self._job_id(job), None
-        expected = self._expecting.pop(job_id, None)
-        if expected is None:
+        callbacks = self._callbacks
+        expected = callbacks.expecting.pop(job_id, None) if callbacks is not None else None
+        if callbacks is None or expected is None:
             return await self._waiting.poll(job_id, last, limit)
-        try:
-            done = await self._waiting.called_back(
-                job_id, last, limit, expected, self._callback_lost
-            )
-        except BaseException:
-            if not self._closed and expected.job is None:
-                self._expecting[job_id] = expected  # a later wait() still hears it
-            else:
-                self._forget(expected)
-            raise
-        self._forget(expected)
-        return done
-
-    def _callback_lost(self, job_id: str) -> None:
-        self._lost_callbacks += 1
-        assert self._receiver is not None
-        logger.log(
-            logging.WARNING if self._lost_callbacks == 1 else logging.DEBUG,
-            "job %s ended without a callback reaching %s; a fallback poll found it "
-            "(is that URL reachable by %s?)",
-            job_id,
-            self._receiver.shown_url,
-            self.provider,
-        )
+        return await callbacks.wait(self._waiting, job_id, last, limit, expected, claimed=True)
 
     async def generate(
         self,
@@ -483,20 +346,22 @@ class CreativeClient:
         accepted.
         """
         self._check_open()
-        request = _coerce(request, prompt, model, input, files, webhook)
+        request = coerce(request, prompt, model, input, files, webhook)
         if timeout is not None:
-            _positive("timeout", timeout)
+            positive("timeout", timeout)
         async with self._semaphore:
             return await self._generate(request, timeout)
 
     async def _generate(
         self, request: GenerationRequest, timeout: float | None, tracker: Tracker | None = None
     ) -> Job:
-        expected = await self._expect(request) if self._webhooks else None
+        callbacks = self._callbacks
+        expected = await callbacks.expect(request) if callbacks is not None else None
         if expected is None:
             job = await self._submit(request)
         else:
-            job = await self._submitted(request, expected)
+            assert callbacks is not None
+            job = await callbacks.submitted(self._submit, request, expected)
         limit = self.timeout if timeout is None else timeout
         if tracker is not None:
             tracker.started()
@@ -504,12 +369,9 @@ class CreativeClient:
             if expected is None:
                 job = await self._waiting.poll(job.id, job, limit)  # no hop: a hot path
             else:
-                job = await self._waiting.called_back(
-                    job.id, job, limit, expected, self._callback_lost
-                )
+                assert callbacks is not None
+                job = await callbacks.wait(self._waiting, job.id, job, limit, expected)
         finally:
-            if expected is not None:
-                self._forget(expected)
             if tracker is not None:
                 tracker.stopped()
         if job.status is JobStatus.FAILED:
@@ -543,16 +405,9 @@ class CreativeClient:
         ``progress`` is a ``Progress`` to keep up to date, or a callable that is
         handed the batch's ``Progress`` each time a count changes.
         """
-        limit, tracker = self._batch(requests, concurrency, progress)
+        limit, outcomes = self._batch(requests, concurrency, progress)
         # Checked again as it runs: it may have been made outside any loop.
-        check = self._check_open
-        if tracker is None:
-            return bounded_map(requests, self._outcome, limit, self._live, start=check)
-
-        async def tracked(index: int, request: GenerationRequest | str) -> Outcome:
-            return await self._outcome(index, request, tracker)
-
-        return bounded_map(requests, tracked, limit, self._live, start=check)
+        return bounded_map(requests, outcomes.run, limit, self._live, start=self._check_open)
 
     async def generate_many(
         self,
@@ -562,10 +417,10 @@ class CreativeClient:
         progress: ProgressHook | None = None,
     ) -> list[Outcome]:
         """Like ``as_completed``, but all outcomes at once, in input order."""
-        limit, tracker = self._batch(requests, concurrency, progress)
+        limit, outcomes = self._batch(requests, concurrency, progress)
 
         async def indexed(index: int, request: GenerationRequest | str) -> tuple[int, Outcome]:
-            return index, await self._outcome(index, request, tracker)
+            return index, await outcomes.run(index, request)
 
         results: dict[int, Outcome] = {}
         batch = bounded_map(requests, indexed, limit, self._live)
@@ -576,8 +431,8 @@ class CreativeClient:
 
     def _batch(
         self, requests: object, concurrency: int | None, progress: ProgressHook | None
-    ) -> tuple[int, Tracker | None]:
-        """Check a batch's options; its bound, and its tracker if it reports progress."""
+    ) -> tuple[int, Outcomes]:
+        """Check a batch's options; its bound, and what runs its requests into outcomes."""
         self._check_open()
         if isinstance(requests, str | GenerationRequest):
             # A str is an Iterable[str] to mypy: it would run a job per character.
@@ -587,23 +442,8 @@ class CreativeClient:
             )
         if concurrency is None:
             concurrency = self.concurrency
-        _positive("concurrency", concurrency, integer=True)
-        return concurrency, None if progress is None else Tracker(progress)
-
-    async def _outcome(
-        self, _index: int, item: GenerationRequest | str, tracker: Tracker | None = None
-    ) -> Outcome:
-        request = as_request(item)
-        try:
-            job = await self._generate(request, None, tracker)
-            outcome = Outcome(request=request, job=job)
-        except (JobFailedError, JobTimeoutError) as exc:
-            outcome = Outcome(request=request, job=exc.job, error=exc)
-        except CreativeError as exc:
-            outcome = Outcome(request=request, error=exc)
-        if tracker is not None:
-            tracker.finished(outcome)
-        return outcome
+        positive("concurrency", concurrency, integer=True)
+        return concurrency, Outcomes(self._generate, progress)
 
     async def download(
         self,
@@ -622,15 +462,6 @@ class CreativeClient:
         key; ``max_size`` caps each file (``ProviderResponseError`` beyond it).
         """
         self._check_open()
-        if not isinstance(job, Job):
-            raise InvalidRequestError("download() takes a Job", provider=self.provider)
-        if job.status is not JobStatus.SUCCEEDED:
-            raise InvalidRequestError(
-                f"job {job.id} is {job.status}, not succeeded: nothing to download"
-                + ("" if job.status.is_terminal else " yet (wait() for it first)"),
-                provider=self.provider,
-            )
-        _positive("max_size", max_size, integer=True)
         return await _download.download(
             self._transport,
             job,
@@ -668,86 +499,3 @@ _OTHER_LOOP = (
     "connections live there. Create a client inside each loop (asyncio.run call), "
     "or use SyncCreativeClient from code that is not async"
 )
-
-
-def _listen_address(
-    listen: str | None, public_url: str | None, receiver: WebhookReceiver | None
-) -> tuple[str, int] | None:
-    """``webhook_listen`` as (host, port), once the webhook options are checked together."""
-    if receiver is not None and not isinstance(receiver, WebhookReceiver):
-        raise ConfigurationError("webhook_receiver must be a WebhookReceiver")
-    if receiver is not None and (listen is not None or public_url is not None):
-        raise ConfigurationError(
-            "webhook_receiver is served by you: leave webhook_listen and webhook_public_url out"
-        )
-    if listen is None:
-        if public_url is not None:
-            raise ConfigurationError("webhook_public_url needs webhook_listen")
-        return None
-    host, sep, port = listen.rpartition(":") if isinstance(listen, str) else ("", "", "")
-    host = host.removeprefix("[").removesuffix("]")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise ConfigurationError(
-            f"webhook_listen must be HOST:PORT (port 0 picks a free one), got {listen!r}"
-        )
-    if host in ("0.0.0.0", "::") and public_url is None:
-        raise ConfigurationError(
-            f"listening on every interface ({listen}): give webhook_public_url, "
-            "the URL the provider reaches this machine at"
-        )
-    return host, int(port)
-
-
-def _url_of(host: str, port: int) -> str:
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
-def _coerce(
-    request: GenerationRequest | str | None,
-    prompt: str | None,
-    model: str | None,
-    input: Mapping[str, Any] | None,
-    files: Sequence[str] | None,
-    webhook: str | None,
-) -> GenerationRequest:
-    """The request a call describes: a ``GenerationRequest``, a prompt, or fields."""
-    if isinstance(request, GenerationRequest):
-        if (prompt, model, input, files, webhook) != (None, None, None, None, None):
-            raise InvalidRequestError(
-                "pass either a GenerationRequest or the request's fields, not both"
-            )
-        return request
-    if request is not None:
-        if prompt is not None:
-            raise InvalidRequestError("the prompt was given twice (positionally and prompt=)")
-        prompt = request
-    if prompt is None:
-        raise InvalidRequestError("a prompt is required: generate('a red fox')")
-    try:
-        return GenerationRequest(
-            prompt=prompt, model=model, input=input or {}, files=files or (), webhook=webhook
-        )
-    except TypeError as exc:  # files as a lone string, a mapping that is not one, ...
-        raise InvalidRequestError(f"bad request fields: {exc}") from None
-
-
-def as_request(item: GenerationRequest | str) -> GenerationRequest:
-    """A batch's item as a request: a prompt alone becomes ``GenerationRequest(prompt=...)``."""
-    if isinstance(item, str):
-        return GenerationRequest(prompt=item)
-    return item
-
-
-def _as_sent(request: GenerationRequest, model: str | None) -> GenerationRequest:
-    """The request with the model it was sent with (the client's default, if it had none)."""
-    return request if request.model == model else attrs.evolve(request, model=model)
-
-
-def _positive(name: str, value: object, *, integer: bool = False, zero_ok: bool = False) -> None:
-    kinds: tuple[type, ...] = (int,) if integer else (int, float)
-    ok = isinstance(value, kinds) and not isinstance(value, bool)
-    if ok and not (value >= 0 if zero_ok else value > 0):  # type: ignore[operator]
-        ok = False
-    if not ok:
-        bound = ">= 0" if zero_ok else "> 0"
-        raise ConfigurationError(f"{name} must be a {'whole ' if integer else ''}number {bound}")

@@ -1,9 +1,14 @@
 """Downloading a job's outputs: names made here, bodies streamed to a temporary file
-and renamed into place, sizes capped, only http(s)."""
+and renamed into place, sizes capped, only http(s).
+
+Sent through the client's transport (``creative_client/_transport.py``) for its rate
+limit, retries and error mapping, on a session that carries no API key.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import mimetypes
 import os
 import re
@@ -11,10 +16,13 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ._models import Asset, AssetKind, Job
+import aiohttp
+
+from ._http import HttpCall
+from ._models import Asset, AssetKind, Job, JobStatus
+from ._options import positive
 from ._transport import Transport
-from .errors import InvalidRequestError
-from .providers import HttpCall
+from .errors import InvalidRequestError, ProviderResponseError
 
 #: The default cap on one downloaded file.
 DEFAULT_MAX_DOWNLOAD = 512 * 1024 * 1024
@@ -58,6 +66,15 @@ async def download(
     limit: asyncio.Semaphore,
 ) -> list[Path]:
     """Fetch every output of ``job`` into ``dest_dir`` as ``{name}-{n}.{ext}``."""
+    if not isinstance(job, Job):
+        raise InvalidRequestError("download() takes a Job", provider=transport.name)
+    if job.status is not JobStatus.SUCCEEDED:
+        raise InvalidRequestError(
+            f"job {job.id} is {job.status}, not succeeded: nothing to download"
+            + ("" if job.status.is_terminal else " yet (wait() for it first)"),
+            provider=transport.name,
+        )
+    positive("max_size", max_size, integer=True)
     for asset in job.outputs:
         scheme = urlsplit(asset.url).scheme.lower()
         if scheme not in ("http", "https"):
@@ -74,7 +91,7 @@ async def download(
         call = HttpCall("GET", asset.url, urlsplit(asset.url).path or "/")
         try:
             async with limit:
-                content_type = await transport.fetch(call, part, max_size)
+                content_type = await fetch(transport, call, part, max_size)
             final = folder / f"{stem}-{n}{extension(content_type, asset.kind)}"
             await asyncio.to_thread(part.replace, final)
             return final
@@ -95,3 +112,58 @@ def _discard(part: Path) -> None:
     """Remove a temporary file, at once: this runs on cancellation too, where awaiting a
     thread could be cut short and leave the file behind (an unlink is quick)."""
     part.unlink(missing_ok=True)
+
+
+async def fetch(transport: Transport, call: HttpCall, dest: Path, max_size: int) -> str | None:
+    """Stream a GET's body into ``dest`` and return its Content-Type; retried like a
+    read. Sent without the API key: outputs live on other hosts (CDNs, buckets)."""
+    send = functools.partial(_fetch, transport, dest=dest, max_size=max_size)
+    return await transport.retried_read(call, send)
+
+
+async def _fetch(transport: Transport, call: HttpCall, dest: Path, max_size: int) -> str | None:
+    session = await transport.bare_session()
+    host = urlsplit(call.url).hostname or "?"
+    try:
+        async with session.get(call.url, timeout=transport.download_timeout) as resp:
+            if not 200 <= resp.status < 300:
+                data = await resp.content.read(1024)
+                retry_after = resp.headers.get("Retry-After") if resp.status == 429 else None
+                raise transport.errors.for_status(
+                    resp.status, data, retry_after, host=host, path=call.path
+                )
+            length = resp.content_length
+            size = 0
+            if length is None or length <= max_size:
+                size = await _stream_to(resp, dest, max_size)
+            if size > max_size or (length is not None and length > max_size):
+                raise ProviderResponseError(
+                    f"{host}{call.path} is over the download cap of {max_size} bytes",
+                    provider=transport.name,
+                    status=resp.status,
+                )
+            return resp.headers.get("Content-Type")
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        raise transport.errors.lost(call, exc, host) from exc
+
+
+async def _stream_to(resp: aiohttp.ClientResponse, dest: Path, max_size: int) -> int:
+    """Write the body to ``dest`` in a worker thread, a MiB at a time, stopping once past
+    ``max_size``; the bytes seen."""
+    out = await asyncio.to_thread(dest.open, "wb")
+    try:
+        size = 0
+        buf = bytearray()
+        async for chunk in resp.content.iter_chunked(1 << 16):
+            size += len(chunk)
+            if size > max_size:
+                break
+            buf += chunk
+            if len(buf) >= 1 << 20:
+                await asyncio.to_thread(out.write, bytes(buf))
+                buf.clear()
+        if buf and size <= max_size:
+            await asyncio.to_thread(out.write, bytes(buf))
+        return size
+    finally:
+        await asyncio.to_thread(out.close)

@@ -1,4 +1,7 @@
-"""Bounded, lazy fan-out: at most ``limit`` live tasks, whatever the size of the input."""
+"""Bounded, lazy fan-out: at most ``limit`` live tasks, whatever the size of the input.
+
+Generic: it knows tasks and items, not jobs or their errors (a batch's outcomes and
+progress are ``creative_client/_progress.py``'s)."""
 
 from __future__ import annotations
 
@@ -10,11 +13,9 @@ from collections.abc import (
     Callable,
     Coroutine,
     Iterable,
+    Iterator,
 )
 from typing import Any, TypeVar
-
-from ._models import Outcome, Progress
-from .errors import SubmissionUncertainError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -56,14 +57,8 @@ async def bounded_map(
         if task.cancelled() or task.exception() is not None:
             finished.put_nowait(task)
 
-    if isinstance(items, AsyncIterable):
-        source: AsyncIterator[T] | None = aiter(items)
-        sync_source = None
-    else:
-        source = None
-        sync_source = iter(items)
-    index = 0
-    yielded = 0
+    source, sync_source = _sources(items)
+    index = yielded = 0
     exhausted = False
     try:
         while True:
@@ -71,11 +66,7 @@ async def bounded_map(
             # a slow consumer holds the input back instead of buffering results.
             while not exhausted and index - yielded < limit:
                 try:
-                    if source is not None:
-                        item = await anext(source)
-                    else:
-                        assert sync_source is not None
-                        item = next(sync_source)
+                    item = await anext(source) if source is not None else next(sync_source)
                 except (StopIteration, StopAsyncIteration):
                     exhausted = True
                     break
@@ -98,10 +89,22 @@ async def bounded_map(
             done.result()  # raises the worker's exception
     finally:
         await cancel_all(mine)
-        while not finished.empty():
-            left = finished.get_nowait()
-            if isinstance(left, asyncio.Task) and not left.cancelled():
-                left.exception()  # retrieved, so asyncio does not log it as lost
+        _retrieve(finished)
+
+
+def _sources(items: Iterable[T] | AsyncIterable[T]) -> tuple[AsyncIterator[T] | None, Iterator[T]]:
+    """The input as an async iterator, or else as a plain one (the first is ``None``)."""
+    if isinstance(items, AsyncIterable):
+        return aiter(items), iter(())
+    return None, iter(items)
+
+
+def _retrieve(finished: asyncio.Queue[Any]) -> None:
+    """Take the errors of tasks no consumer took, so asyncio does not log them as lost."""
+    while not finished.empty():
+        left = finished.get_nowait()
+        if isinstance(left, asyncio.Task) and not left.cancelled():
+            left.exception()
 
 
 async def cancel_all(tasks: set[asyncio.Task[Any]]) -> None:
@@ -111,40 +114,3 @@ async def cancel_all(tasks: set[asyncio.Task[Any]]) -> None:
         task.cancel()
     if pending:
         await asyncio.gather(*pending, return_exceptions=True)
-
-
-ProgressHook = Progress | Callable[[Progress], object]
-
-
-class Tracker:
-    """Keeps a batch's ``Progress`` and tells the hook when it changes."""
-
-    __slots__ = ("notify", "progress")
-
-    def __init__(self, hook: ProgressHook) -> None:
-        if isinstance(hook, Progress):
-            self.progress, self.notify = hook, None
-        else:
-            self.progress, self.notify = Progress(), hook
-
-    def started(self) -> None:
-        """A submit was accepted: the job runs."""
-        self.progress.submitted += 1
-        self.progress.running += 1
-        if self.notify is not None:
-            self.notify(self.progress)
-
-    def stopped(self) -> None:
-        """The job stopped running (its outcome follows)."""
-        self.progress.running -= 1
-
-    def finished(self, outcome: Outcome) -> None:
-        error = outcome.error
-        if error is None:
-            self.progress.succeeded += 1
-        elif isinstance(error, SubmissionUncertainError):
-            self.progress.uncertain += 1
-        else:
-            self.progress.failed += 1
-        if self.notify is not None:
-            self.notify(self.progress)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-if TYPE_CHECKING:
-    from .errors import CreativeError
+from .errors import CreativeError, InvalidRequestError
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -149,3 +148,44 @@ class Progress:
     def done(self) -> int:
         """Outcomes so far, of every kind."""
         return self.succeeded + self.failed + self.uncertain
+
+
+def coerce(
+    request: GenerationRequest | str | None,
+    prompt: str | None,
+    model: str | None,
+    input: Mapping[str, Any] | None,
+    files: Sequence[str] | None,
+    webhook: str | None,
+) -> GenerationRequest:
+    """The request a call describes: a ``GenerationRequest``, a prompt, or fields."""
+    if isinstance(request, GenerationRequest):
+        if (prompt, model, input, files, webhook) != (None, None, None, None, None):
+            raise InvalidRequestError(
+                "pass either a GenerationRequest or the request's fields, not both"
+            )
+        return request
+    if request is not None:
+        if prompt is not None:
+            raise InvalidRequestError("the prompt was given twice (positionally and prompt=)")
+        prompt = request
+    if prompt is None:
+        raise InvalidRequestError("a prompt is required: generate('a red fox')")
+    try:
+        return GenerationRequest(
+            prompt=prompt, model=model, input=input or {}, files=files or (), webhook=webhook
+        )
+    except TypeError as exc:  # files as a lone string, a mapping that is not one, ...
+        raise InvalidRequestError(f"bad request fields: {exc}") from None
+
+
+def as_request(item: GenerationRequest | str) -> GenerationRequest:
+    """A batch's item as a request: a prompt alone becomes ``GenerationRequest(prompt=...)``."""
+    if isinstance(item, str):
+        return GenerationRequest(prompt=item)
+    return item
+
+
+def as_sent(request: GenerationRequest, model: str | None) -> GenerationRequest:
+    """The request with the model it was sent with (the client's default, if it had none)."""
+    return request if request.model == model else attrs.evolve(request, model=model)

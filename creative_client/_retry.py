@@ -9,9 +9,6 @@ from email.utils import parsedate_to_datetime
 
 import attrs
 
-#: Statuses a read is retried on; any other 5xx is final.
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-
 
 @attrs.frozen(kw_only=True)
 class RetryPolicy:

@@ -25,8 +25,9 @@ from typing import Any, Self, TypeVar
 from . import _config
 from ._client import CreativeClient
 from ._download import DEFAULT_MAX_DOWNLOAD
-from ._fanout import ProgressHook, cancel_all
+from ._fanout import cancel_all
 from ._models import GenerationRequest, Job, Outcome
+from ._progress import ProgressHook
 from ._retry import RetryPolicy
 from .providers import Provider
 

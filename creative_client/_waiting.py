@@ -13,20 +13,21 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from ._http import answer
 from ._models import Job
-from ._retry import RetryPolicy
 from ._transport import Transport
 from ._webhooks import Expected
 from .errors import (
     CreativeError,
     JobTimeoutError,
     NotFoundError,
-    RateLimitError,
-    ServerError,
     TransportError,
 )
-from .providers import Provider
+
+if TYPE_CHECKING:
+    from ._options import ClientOptions
 
 logger = logging.getLogger("creative_client")
 
@@ -37,24 +38,14 @@ MIN_PAUSE = 0.05
 class Waiting:
     """How one client waits for its jobs, by polling or by callback."""
 
-    def __init__(
-        self,
-        transport: Transport,
-        provider: Provider,
-        *,
-        poll_initial: float,
-        poll_max: float,
-        retry: RetryPolicy,
-        webhook_poll: float,
-        not_found_grace: float,
-    ) -> None:
+    def __init__(self, transport: Transport, options: ClientOptions) -> None:
         self._transport = transport
-        self._provider = provider
-        self._retry = retry
-        self.poll_initial = poll_initial
-        self.poll_max = poll_max
-        self.webhook_poll = webhook_poll
-        self.not_found_grace = not_found_grace
+        self._provider = options.provider
+        self._retry = options.retry
+        self.poll_initial = options.poll_initial
+        self.poll_max = options.poll_max
+        self.webhook_poll = options.webhook_poll
+        self.not_found_grace = options.not_found_grace
 
     async def read(self, job_id: str) -> Job:
         body = await self._transport.request(self._provider.status_call(job_id))
@@ -223,14 +214,10 @@ class _Trouble:
 
 def _transient(exc: CreativeError) -> bool:
     """A read failure another read may not meet: busy, down for a while, cut off, or a
-    proxy's timeout (408, 5xx such as Cloudflare's 52x)."""
-    if isinstance(exc, TransportError | RateLimitError | ServerError):
+    proxy's timeout (408, 5xx such as Cloudflare's 52x): ``Answer.transient``."""
+    if isinstance(exc, TransportError):
         return True
-    return exc.status in _TRANSIENT_4XX
-
-
-#: 4xx answers to a read that say "not now" rather than "never".
-_TRANSIENT_4XX = frozenset({408, 425})
+    return exc.status is not None and answer(exc.status).transient
 
 
 class _Expired(Exception):

@@ -4,26 +4,12 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal, NamedTuple, NoReturn
+from typing import ClassVar, NoReturn
 from urllib.parse import urlsplit
 
+from .._http import HttpCall as HttpCall  # its home before creative_client/_http.py
 from .._models import GenerationRequest, Job
 from ..errors import ConfigurationError, InvalidRequestError
-
-
-class HttpCall(NamedTuple):
-    """One HTTP request an adapter wants sent. ``submit`` marks a POST that spends money.
-
-    ``path`` is the part after the base URL, for logs. A named tuple: a plain
-    immutable value that costs next to nothing to build, twice per job.
-    """
-
-    method: Literal["GET", "POST"]
-    url: str
-    path: str
-    params: Mapping[str, str] | None = None
-    json: Any = None
-    submit: bool = False
 
 
 class Provider(abc.ABC):
@@ -36,6 +22,9 @@ class Provider(abc.ABC):
     name: ClassVar[str]
     default_base_url: ClassVar[str]
     api_key_env: ClassVar[str]
+    #: "module:Class" of this provider's fake (a ``creative_client.testing.FakeServer``),
+    #: imported only when a test or ``creative --simulate`` asks for it.
+    fake: ClassVar[str | None] = None
     takes_model: ClassVar[bool] = False
     takes_webhook: ClassVar[bool] = False
     takes_files: ClassVar[bool] = False

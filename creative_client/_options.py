@@ -1,0 +1,154 @@
+"""The client's options, checked once and in one place: ``CreativeClient``'s keywords
+(``creative_client/_client.py``) made into one frozen value, or a ``ConfigurationError``
+naming the first that is wrong."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import aiohttp
+import attrs
+
+from ._retry import RetryPolicy
+from ._webhook_server import listen_address
+from ._webhooks import WebhookReceiver, check_public_url
+from .errors import ConfigurationError
+from .providers import Provider, get_provider
+
+logger = logging.getLogger("creative_client")
+
+
+@attrs.frozen(kw_only=True)
+class ClientOptions:
+    """Everything a ``CreativeClient`` is made of, checked; see its docstring for each.
+
+    ``model`` is ``None`` for a provider that takes none, ``poll_max`` is at least
+    ``poll_initial``, and ``listen`` is ``webhook_listen`` as ``(host, port)``.
+
+    >>> ClientOptions.check(provider, api_key, concurrency=8).concurrency
+    8
+    """
+
+    provider: Provider
+    api_key: str = attrs.field(repr=False)
+    model: str | None = None
+    concurrency: int = 32
+    timeout: float = 600.0
+    poll_initial: float = 0.5
+    poll_max: float = 5.0
+    connect_timeout: float = 10.0
+    request_timeout: float = 60.0
+    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    rate: float | None = None
+    session: aiohttp.ClientSession | None = attrs.field(default=None, repr=False)
+    listen: tuple[str, int] | None = None
+    webhook_public_url: str | None = attrs.field(default=None, repr=False)
+    webhook_receiver: WebhookReceiver | None = attrs.field(default=None, repr=False)
+    webhook_poll: float = 30.0
+    not_found_grace: float = 10.0
+
+    @property
+    def webhooks(self) -> bool:
+        """Whether jobs are awaited by callback (a receiver, for a provider that takes one)."""
+        return self.provider.takes_webhook and (
+            self.listen is not None or self.webhook_receiver is not None
+        )
+
+    @classmethod
+    def check(
+        cls,
+        provider: str | Provider,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        model: str | None = None,
+        concurrency: int = 32,
+        timeout: float = 600.0,
+        poll_initial: float = 0.5,
+        poll_max: float = 5.0,
+        connect_timeout: float = 10.0,
+        request_timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+        rate: float | None = None,
+        session: aiohttp.ClientSession | None = None,
+        webhook_listen: str | None = None,
+        webhook_public_url: str | None = None,
+        webhook_receiver: WebhookReceiver | None = None,
+        webhook_poll: float = 30.0,
+        not_found_grace: float = 10.0,
+    ) -> ClientOptions:
+        """The options ``CreativeClient(...)`` was given, checked in the order given."""
+        adapter = _provider(provider, base_url)
+        key = _api_key(adapter, api_key)
+        positive("concurrency", concurrency, integer=True)
+        positive("timeout", timeout)
+        positive("poll_initial", poll_initial, zero_ok=True)
+        positive("poll_max", poll_max, zero_ok=True)
+        positive("connect_timeout", connect_timeout)
+        positive("request_timeout", request_timeout)
+        if rate is not None:
+            positive("rate", rate)
+        positive("webhook_poll", webhook_poll)
+        positive("not_found_grace", not_found_grace, zero_ok=True)
+        listen = listen_address(webhook_listen, webhook_public_url, webhook_receiver)
+        if webhook_public_url is not None:
+            check_public_url(webhook_public_url)  # now, not when the receiver starts
+        if model is not None and not adapter.takes_model:
+            logger.debug("%s takes no model; the default model %r is not used", adapter.name, model)
+            model = None
+        return cls(
+            provider=adapter,
+            api_key=key,
+            model=model,
+            concurrency=concurrency,
+            timeout=float(timeout),
+            poll_initial=float(poll_initial),
+            poll_max=max(float(poll_max), float(poll_initial)),
+            connect_timeout=connect_timeout,
+            request_timeout=request_timeout,
+            retry=retry or RetryPolicy(),
+            rate=rate,
+            session=session,
+            listen=listen,
+            webhook_public_url=webhook_public_url,
+            webhook_receiver=webhook_receiver,
+            webhook_poll=float(webhook_poll),
+            not_found_grace=float(not_found_grace),
+        )
+
+
+def _provider(provider: str | Provider, base_url: str | None) -> Provider:
+    if isinstance(provider, Provider):
+        if base_url is not None:
+            raise ConfigurationError("pass base_url to the Provider, not beside it")
+        return provider
+    return get_provider(provider)(base_url)
+
+
+def _api_key(provider: Provider, api_key: str | None) -> str:
+    """The key given, else the provider's variable's; never shown in a message."""
+    name = provider.name
+    if api_key is None:
+        api_key = os.environ.get(provider.api_key_env, "").strip() or None
+    if not isinstance(api_key, str) or not api_key:
+        raise ConfigurationError(
+            f"no API key for {name}: pass api_key= or set {provider.api_key_env}"
+        )
+    if not api_key.isprintable():
+        # Said here, without the key, rather than by aiohttp at the first request.
+        raise ConfigurationError(
+            f"the API key for {name} holds a control character (a stray newline?)"
+        )
+    return api_key
+
+
+def positive(name: str, value: object, *, integer: bool = False, zero_ok: bool = False) -> None:
+    """Raise ``ConfigurationError`` unless ``value`` is a number above 0 (or at least 0)."""
+    kinds: tuple[type, ...] = (int,) if integer else (int, float)
+    ok = isinstance(value, kinds) and not isinstance(value, bool)
+    if ok and not (value >= 0 if zero_ok else value > 0):  # type: ignore[operator]
+        ok = False
+    if not ok:
+        bound = ">= 0" if zero_ok else "> 0"
+        raise ConfigurationError(f"{name} must be a {'whole ' if integer else ''}number {bound}")
