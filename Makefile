@@ -14,8 +14,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+# The example provider plugin too: the tests prove a provider can come from outside.
+$(VENV)/.installed-dev: pyproject.toml examples/replicate_provider/pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e examples/replicate_provider
 	touch $@ $(VENV)/.installed
 
 # A batch of 200 prompts against the built-in fake provider: progress bar, summary,

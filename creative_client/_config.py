@@ -28,12 +28,14 @@ _PROVIDER_KEYS = frozenset({"api_key", "api_key_env", "base_url", "model"})
 
 def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Client keyword arguments from ``CREATIVE_PROVIDER``, ``CREATIVE_BASE_URL``,
-    ``CREATIVE_MODEL`` and the provider's own key variable (``DEEPIXELS_API_KEY``,
-    ``NEOCU_API_KEY``)."""
+    ``CREATIVE_MODEL`` and the provider's own key variable (its ``api_key_env``, by
+    convention ``<NAME>_API_KEY``: ``DEEPIXELS_API_KEY``, ``NEOCU_API_KEY``)."""
     env = os.environ if environ is None else environ
     name = env.get("CREATIVE_PROVIDER", "").strip()
     if not name:
-        raise ConfigurationError("CREATIVE_PROVIDER is not set (e.g. 'deepixels' or 'neocu')")
+        raise ConfigurationError(
+            f"CREATIVE_PROVIDER is not set (one of {', '.join(provider_names())})"
+        )
     provider = get_provider(name)
     return {
         "provider": provider.name,
@@ -61,7 +63,8 @@ def from_config(
         api_key_env = "NEOCU_API_KEY"
         base_url = "https://api.neocu.com/v1"
 
-    ``provider_name``, when given, picks the table instead of ``provider``.
+    ``provider_name``, when given, picks the table instead of ``provider``. Any
+    registered provider (a plugin's too) may have a table.
     """
     env = os.environ if environ is None else environ
     data = _load(source)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..providers import provider_names
+from ..errors import ConfigurationError
+from ..providers import Provider, get_provider, provider_names
 
-EPILOG = """\
+_EPILOG = """\
 exit status:
   0    every job succeeded (get: the job was read; status: the batch was read)
   1    a job failed, timed out, is unfinished or uncertain, a download failed, or an
@@ -20,9 +23,23 @@ exit status:
        cannot be written, or a journal in use, from another input, or missing
   130  stopped by Ctrl-C (143: SIGTERM); run the same command again to resume
 
-API keys come from the environment (DEEPIXELS_API_KEY, NEOCU_API_KEY) or the
-config file, never from the command line.
+{keys}
 """
+
+
+def _epilog() -> str:
+    key_vars = ", ".join(_providers(lambda p: p.api_key_env))
+    keys = (
+        f"API keys come from the environment ({key_vars}) or the config file, never "
+        "from the command line."
+    )
+    return _EPILOG.format(keys=textwrap.fill(keys, width=86))
+
+
+def _providers(what: Callable[[type[Provider]], str | None]) -> list[str]:
+    """``what`` of each registered provider, where it says something."""
+    said = (what(get_provider(name)) for name in provider_names())
+    return [text for text in said if text]
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -41,15 +58,17 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 
 def parser() -> argparse.ArgumentParser:
+    epilog = _epilog()
+    names = ", ".join(provider_names())
     top = argparse.ArgumentParser(
         prog="creative",
-        description="Generate media with Deepixels or Neocu: one job, or a resumable batch.",
-        epilog=EPILOG,
+        description=f"Generate media with {names}: one job, or a resumable batch.",
+        epilog=epilog,
         formatter_class=_Formatter,
     )
     top.add_argument("--version", action="version", version=f"creative {__version__}")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    kw: dict[str, Any] = {"epilog": EPILOG, "formatter_class": _Formatter}
+    kw: dict[str, Any] = {"epilog": epilog, "formatter_class": _Formatter}
 
     generate = commands.add_parser(
         "generate", help="run one job and print it as JSON", description="Run one job.", **kw
@@ -59,7 +78,8 @@ def parser() -> argparse.ArgumentParser:
     _simulation(generate)
     _timeout(generate)
     generate.add_argument("--input", type=_json_object, metavar="JSON", help="model extras")
-    generate.add_argument("--file", action="append", default=[], help="a file id (Neocu)")
+    takers = ", ".join(_providers(lambda p: p.name if p.takes_files else None))
+    generate.add_argument("--file", action="append", default=[], help=f"a file id ({takers})")
     _downloads(generate, "save the outputs in DIR")
 
     get = commands.add_parser(
@@ -144,9 +164,15 @@ def _batch(commands: Any, kw: dict[str, Any]) -> None:
 
 def _configuration(command: argparse.ArgumentParser) -> None:
     group = command.add_argument_group("configuration")
-    group.add_argument("--provider", choices=provider_names(), help="default: CREATIVE_PROVIDER")
+    group.add_argument(
+        "--provider",
+        type=_provider,
+        metavar="{" + ",".join(provider_names()) + "}",
+        help="default: CREATIVE_PROVIDER",
+    )
     group.add_argument("--base-url", help="the provider's API root (default: its public one)")
-    group.add_argument("--model", help="the default model (Deepixels; default: CREATIVE_MODEL)")
+    takers = ", ".join(_providers(lambda p: p.name if p.takes_model else None))
+    group.add_argument("--model", help=f"the default model ({takers}; default: CREATIVE_MODEL)")
     group.add_argument("--config", type=Path, metavar="FILE", help="a TOML config file")
     group.add_argument("-v", "--verbose", action="store_true", help="log retries")
 
@@ -156,9 +182,10 @@ def _simulation(command: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--simulate",
         action="store_true",
-        help="run against the built-in fake providers on 127.0.0.1 (no key, no network); "
-        "their jobs are kept in CREATIVE_SIMULATE_STATE (a folder; default "
-        "$XDG_STATE_HOME/creative), so a later command still finds them",
+        help="run against the provider's fake on 127.0.0.1 (no key, no network; without "
+        "a provider named, the first that has one); its jobs are kept in "
+        "CREATIVE_SIMULATE_STATE (a folder; default $XDG_STATE_HOME/creative), so a "
+        "later command still finds them",
     )
     group.add_argument(
         "--simulate-duration",
@@ -190,6 +217,15 @@ def _downloads(command: argparse.ArgumentParser, what: str) -> None:
 
 
 # -- argument types -----------------------------------------------------------------------
+
+
+def _provider(text: str) -> str:
+    """A registered provider's name; for a plugin that failed to load, why (where
+    argparse's ``choices`` would only say it is not one of them)."""
+    try:
+        return get_provider(text).name
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 def _positive_int(text: str) -> int:

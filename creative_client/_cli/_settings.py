@@ -1,4 +1,4 @@
-"""The client's configuration from the command line, and ``--simulate``'s fake providers."""
+"""The client's configuration from the command line, and ``--simulate``'s fake provider."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from .. import _config
 from ..errors import ConfigurationError
 from ..providers import get_provider, provider_names
@@ -18,38 +20,25 @@ from ._files import FileError, check_writable_folder
 STATE_ENV = "CREATIVE_SIMULATE_STATE"
 
 
-def settings(args: argparse.Namespace, simulated: dict[str, str] | None) -> dict[str, Any]:
+@attrs.frozen
+class Simulated:
+    """The fake a ``--simulate`` run talks to: its provider, where it listens, and a
+    model it takes (for providers whose requests need one)."""
+
+    provider: str
+    base_url: str
+    model: str | None
+
+
+def settings(args: argparse.Namespace, simulated: Simulated | None) -> dict[str, Any]:
     """The client's keyword arguments: flags over the config file over the environment."""
-    env: dict[str, str] = dict(os.environ)
+    result = _configured(args, simulated is not None)
     if simulated is not None:
-        # The fakes take any key; never send a real one to them.
-        for name in provider_names():
-            env[get_provider(name).api_key_env] = "simulated-key"
-    if args.config is not None:
-        try:
-            result = _config.from_config(args.config, env, args.provider)
-        except ConfigurationError as exc:
-            if "no 'provider'" in str(exc):
-                raise ConfigurationError(f"{exc}: give --provider or add one") from None
-            raise
-    else:
-        if args.provider:
-            env["CREATIVE_PROVIDER"] = args.provider
-        elif simulated is not None:
-            env.setdefault("CREATIVE_PROVIDER", "deepixels")
-        if not env.get("CREATIVE_PROVIDER", "").strip():
-            # The library's message names only the variable; here --provider is the
-            # first thing to try.
-            raise ConfigurationError(
-                "no provider: give --provider (one of "
-                f"{', '.join(provider_names())}) or set CREATIVE_PROVIDER"
-            )
-        result = _config.from_env(env)
-    if simulated is not None:
+        result["provider"] = simulated.provider
         result["api_key"] = "simulated-key"
-        result["base_url"] = simulated[result["provider"]]
-        if get_provider(result["provider"]).takes_model and not (args.model or result.get("model")):
-            result["model"] = "flux-schnell"
+        result["base_url"] = simulated.base_url
+        if simulated.model is not None and not (args.model or result.get("model")):
+            result["model"] = simulated.model
     if args.base_url:
         result["base_url"] = args.base_url
     if args.model:
@@ -59,6 +48,36 @@ def settings(args: argparse.Namespace, simulated: dict[str, str] | None) -> dict
         if value is not None:
             result[name] = value
     return result
+
+
+def _configured(args: argparse.Namespace, simulate: bool) -> dict[str, Any]:
+    """The provider and its settings from the config file or the environment."""
+    env: dict[str, str] = dict(os.environ)
+    if simulate:
+        # The fakes take any key; never send a real one to them.
+        for name in provider_names():
+            env[get_provider(name).api_key_env] = "simulated-key"
+    if args.config is not None:
+        try:
+            return _config.from_config(args.config, env, args.provider)
+        except ConfigurationError as exc:
+            if "no 'provider'" in str(exc):
+                raise ConfigurationError(f"{exc}: give --provider or add one") from None
+            raise
+    if args.provider:
+        env["CREATIVE_PROVIDER"] = args.provider
+    elif simulate and not env.get("CREATIVE_PROVIDER", "").strip():
+        from ..testing import fake_names  # only with --simulate: the library runs without it
+
+        env["CREATIVE_PROVIDER"] = fake_names()[0]
+    if not env.get("CREATIVE_PROVIDER", "").strip():
+        # The library's message names only the variable; here --provider is the
+        # first thing to try.
+        raise ConfigurationError(
+            "no provider: give --provider (one of "
+            f"{', '.join(provider_names())}) or set CREATIVE_PROVIDER"
+        )
+    return _config.from_env(env)
 
 
 def state_folder(env: Mapping[str, str]) -> Path:
@@ -74,38 +93,34 @@ def state_folder(env: Mapping[str, str]) -> Path:
 
 
 @contextlib.asynccontextmanager
-async def simulation(args: argparse.Namespace) -> AsyncIterator[dict[str, str] | None]:
-    """With ``--simulate``, fake providers on loopback for the run: their base URLs.
+async def simulation(args: argparse.Namespace) -> AsyncIterator[Simulated | None]:
+    """With ``--simulate``, the fake of the provider the run uses, on loopback for the
+    run (``None`` without it).
 
-    Their jobs are kept in a file per provider, so that a later command (``get``, a
+    Its jobs are kept in a file per provider, so that a later command (``get``, a
     resumed ``batch``) finds the jobs of an earlier one, as with a real provider.
+    Raises ``ConfigurationError`` for a provider without a fake.
     """
     if not args.simulate:
         yield None
         return
-    from ..testing import FakeDeepixels, FakeNeocu
+    from ..testing import fake_class  # only with --simulate: the library runs without it
 
+    name = _configured(args, simulate=True)["provider"]
+    fake_type = fake_class(name)
     folder = state_folder(os.environ)
     check_writable_folder(folder, f"the simulated providers' jobs (${STATE_ENV})")
-    duration = max(args.simulate_duration, 0.0)
+    fake = fake_type(
+        job_duration=max(args.simulate_duration, 0.0),
+        record=False,
+        state=folder / f"simulated-{name}.jsonl",
+    )
     try:
-        deepixels = FakeDeepixels(
-            job_duration=duration, record=False, state=folder / "simulated-deepixels.jsonl"
-        )
-        neocu = FakeNeocu(
-            job_duration=duration, record=False, state=folder / "simulated-neocu.jsonl"
-        )
-        await deepixels.start()
+        await fake.start()
     except OSError as exc:
         raise FileError(str(exc)) from None
     try:
-        try:
-            await neocu.start()
-        except OSError as exc:
-            raise FileError(str(exc)) from None
-        try:
-            yield {"deepixels": deepixels.base_url, "neocu": neocu.base_url}
-        finally:
-            await neocu.close()
+        model = fake_type.sample_model if get_provider(name).takes_model else None
+        yield Simulated(provider=name, base_url=fake.base_url, model=model)
     finally:
-        await deepixels.close()
+        await fake.close()

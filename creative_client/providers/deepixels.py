@@ -79,6 +79,7 @@ class Deepixels(Provider):
     name: ClassVar[str] = "deepixels"
     default_base_url: ClassVar[str] = "https://api.deepixels.co/v1"
     api_key_env: ClassVar[str] = "DEEPIXELS_API_KEY"
+    fake: ClassVar[str | None] = "creative_client.testing._deepixels:FakeDeepixels"
     takes_model = True
     takes_webhook = True
     takes_input = True

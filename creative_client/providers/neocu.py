@@ -104,6 +104,7 @@ class Neocu(Provider):
     name: ClassVar[str] = "neocu"
     default_base_url: ClassVar[str] = "https://api.neocu.com/v1"
     api_key_env: ClassVar[str] = "NEOCU_API_KEY"
+    fake: ClassVar[str | None] = "creative_client.testing._neocu:FakeNeocu"
     takes_files = True
 
     def __init__(self, base_url: str | None = None) -> None:

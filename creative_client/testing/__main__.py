@@ -1,12 +1,15 @@
 """Run a fake provider in its own process, for benchmarks and manual tries.
 
-    python -m creative_client.testing deepixels [--port 0] [--job-duration 0] [--state FILE]
+    python -m creative_client.testing NAME [--port 0] [--job-duration 0] [--state FILE]
+
+NAME is any registered provider with a fake (``fake_names()``: the built-ins and
+the installed plugins).
 
 Prints ``READY <base_url>`` once it listens (``ERROR <why>`` and exits 2 if it
 cannot start, e.g. a state file it cannot use), then serves until stdin closes,
 SIGINT or SIGTERM. GET ``<root>/_fake/stats`` returns its counters, GET
 ``<root>/_fake/prompts`` the jobs made per prompt, GET ``<root>/_fake/callbacks``
-(Deepixels) when each job's callback went out. ``FakeProcess`` drives it from
+when each job's webhook callback went out. ``FakeProcess`` drives it from
 a test or a benchmark.
 """
 
@@ -17,23 +20,28 @@ import asyncio
 import signal
 import sys
 
-from . import fake_for
+from ..errors import ConfigurationError
+from . import fake_for, fake_names
 
 
 async def serve(args: argparse.Namespace) -> int:
     """Serve until told to stop; the exit status (2: the fake could not start)."""
     options = {"webhook_loss": args.webhook_loss} if args.webhook_loss else {}
-    fake = fake_for(
-        args.provider,
-        port=args.port,
-        job_duration=args.job_duration,
-        job_spread=args.job_spread,
-        failure_rate=args.failure_rate,
-        hold_submits_after=args.hold_submits_after,
-        record=False,
-        state=args.state,
-        **options,
-    )
+    try:
+        fake = fake_for(
+            args.provider,
+            port=args.port,
+            job_duration=args.job_duration,
+            job_spread=args.job_spread,
+            failure_rate=args.failure_rate,
+            hold_submits_after=args.hold_submits_after,
+            record=False,
+            state=args.state,
+            **options,
+        )
+    except (ConfigurationError, TypeError) as exc:  # a broken plugin, an option it lacks
+        print(f"ERROR {exc}", flush=True)
+        return 2
     try:
         await fake.start()
     except (OSError, ValueError) as exc:
@@ -60,8 +68,10 @@ async def serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Parse the command line (NAME: one of ``fake_names()``) and serve; exits with
+    ``serve``'s status."""
     parser = argparse.ArgumentParser(prog="python -m creative_client.testing")
-    parser.add_argument("provider", choices=["deepixels", "neocu"])
+    parser.add_argument("provider", choices=fake_names())
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--job-duration", type=float, default=0.0)
     parser.add_argument(
@@ -78,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         "--webhook-loss",
         type=float,
         default=0.0,
-        help="the fraction of webhook callbacks never sent (deepixels)",
+        help="the fraction of webhook callbacks never sent",
     )
     parser.add_argument(
         "--state",

@@ -16,19 +16,23 @@ from typing import Any, Self
 class FakeProcess:
     """``python -m creative_client.testing PROVIDER`` on a free loopback port.
 
+    ``provider`` is any name of ``fake_names()`` (a plugin's too); by default the
+    first of them, the first built-in.
+
     >>> with FakeProcess("deepixels", job_duration=0.2) as fake:
     ...     run_something_against(fake.base_url)
     ...     assert fake.stats()["submit"] == 10
 
     It stops when the context ends, and by itself if this process dies (it watches
-    its stdin). ``job_spread``, ``hold_submits_after``, ``webhook_loss`` (Deepixels)
-    and ``state`` (a file keeping the jobs, so the next process on it has them) are
-    the fake's options of those names. ``kill()`` ends it at once, as a crash would.
+    its stdin). ``job_spread``, ``hold_submits_after``, ``webhook_loss`` (fakes that
+    send webhooks) and ``state`` (a file keeping the jobs, so the next process on it
+    has them) are the fake's options of those names. ``kill()`` ends it at once, as a
+    crash would.
     """
 
     def __init__(
         self,
-        provider: str = "deepixels",
+        provider: str | None = None,
         *,
         job_duration: float = 0.0,
         job_spread: float = 0.0,
@@ -37,6 +41,11 @@ class FakeProcess:
         webhook_loss: float = 0.0,
         state: str | os.PathLike[str] | None = None,
     ) -> None:
+        from . import fake_class, fake_names  # the package imports this module first
+
+        # Checked here, so that a name without a fake is a ConfigurationError, not a
+        # process that prints ERROR.
+        provider = fake_class(provider if provider is not None else fake_names()[0]).name
         self.provider = provider
         self._args = [
             sys.executable, "-m", "creative_client.testing", provider, "--watch-stdin",
