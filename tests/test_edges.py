@@ -21,7 +21,7 @@ from creative_client import (
     ServerError,
     TransportError,
 )
-from creative_client.testing import FakeDeepixels, FakeProcess, FakeServer, Reply
+from creative_client.testing import FakeDeepixels, FakeProcess, FakeServer, Reply, fake_for
 
 # -- prompts as strings ------------------------------------------------------------------
 
@@ -151,12 +151,12 @@ async def test_a_failed_download_names_the_host_not_the_provider(
 
 
 @pytest.mark.parametrize("key", ["key", "e", "api", "local"])
-async def test_a_short_key_garbles_no_message(key: str) -> None:
+async def test_a_short_key_garbles_no_message(provider: str, key: str) -> None:
     """Issue 12: with the key "key" a 401 read `Invalid API [redacted]`; with "e" a host
     name was cut apart."""
-    async with FakeDeepixels() as fake:
+    async with fake_for(provider) as fake:
         async with client_for(fake, api_key=key, retry=FAST_RETRY) as client:
-            fake.inject("submit", Reply(status=401, json={"message": "Invalid API key"}))
+            fake.inject("submit", fake.error_reply(401, "Invalid API key"))
             with pytest.raises(AuthenticationError) as denied:
                 await client.submit("x")
         async with client_for(
@@ -164,17 +164,16 @@ async def test_a_short_key_garbles_no_message(key: str) -> None:
         ) as client:
             with pytest.raises(TransportError) as refused:
                 await client.get("j")
-    assert "deepixels answered HTTP 401: Invalid API key" in str(denied.value)
+    assert f"{provider} answered HTTP 401: Invalid API key" in str(denied.value)
     assert "[redacted]" not in str(denied.value) + str(refused.value)
-    assert "could not connect to deepixels" in str(refused.value)
+    assert f"could not connect to {provider}" in str(refused.value)
     assert "localhost:9" in str(refused.value)
 
 
-async def test_a_real_key_echoed_anywhere_is_never_shown(deepixels: FakeDeepixels) -> None:
-    echo = {"message": f"key {API_KEY} is not allowed here", "status": "error"}
-    deepixels.inject("get", Reply(status=400, json=echo))
-    deepixels.inject("submit", Reply(status=403, body=f"<p>denied:{API_KEY}x</p>"))
-    async with client_for(deepixels) as client:
+async def test_a_real_key_echoed_anywhere_is_never_shown(fake: FakeServer) -> None:
+    fake.inject("get", fake.error_reply(400, f"key {API_KEY} is not allowed here"))
+    fake.inject("submit", Reply(status=403, body=f"<p>denied:{API_KEY}x</p>"))
+    async with client_for(fake) as client:
         with pytest.raises(InvalidRequestError) as read:
             await client.get("j")
         with pytest.raises(AuthenticationError) as submitted:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import collections
 
-import pytest
 from _helpers import API_KEY, client_for
 
 from creative_client import (
@@ -18,7 +17,7 @@ from creative_client import (
     RetryPolicy,
     SubmissionUncertainError,
 )
-from creative_client.testing import FakeDeepixels, FakeNeocu, FakeServer, Faults
+from creative_client.testing import FakeServer, Faults, fake_for
 
 JOBS = 2000
 
@@ -30,8 +29,6 @@ READ_FAULTS = Faults(server_error=0.10, html=0.5, rate_limit=0.05, retry_after="
 
 #: 5% of submits create the job, then answer 5xx, hang or cut the connection.
 SUBMIT_FAULTS = Faults(server_error=0.05 / 3, html=0.0, hang=0.05 / 3, drop=0.05 / 3)
-
-FAKES = [FakeDeepixels, FakeNeocu]
 
 
 async def _run(fake: FakeServer, **options: object) -> list[Outcome]:
@@ -51,10 +48,9 @@ def _report(fake: FakeServer, outcomes: list[Outcome]) -> str:
     )
 
 
-@pytest.mark.parametrize("cls", FAKES, ids=lambda c: c.name)
-async def test_two_thousand_jobs_through_faulty_reads(cls: type[FakeServer]) -> None:
-    async with cls(
-        api_key=API_KEY, read_faults=READ_FAULTS, odd_case=True, job_duration=0.0, seed=7
+async def test_two_thousand_jobs_through_faulty_reads(provider: str) -> None:
+    async with fake_for(
+        provider, api_key=API_KEY, read_faults=READ_FAULTS, odd_case=True, job_duration=0.0, seed=7
     ) as fake:
         # Instant jobs: each needs one good read, so the reads and faults are the same
         # in every run (the draws depend on the seed and the request, not on timing).
@@ -78,12 +74,9 @@ async def test_two_thousand_jobs_through_faulty_reads(cls: type[FakeServer]) -> 
     assert all(o.job is not None and o.job.raw_status != "completed" for o in outcomes)
 
 
-@pytest.mark.parametrize("cls", FAKES, ids=lambda c: c.name)
-async def test_ambiguous_submits_end_uncertain_and_are_never_resent(
-    cls: type[FakeServer],
-) -> None:
-    async with cls(
-        api_key=API_KEY, submit_faults=SUBMIT_FAULTS, job_duration=0.02, seed=11
+async def test_ambiguous_submits_end_uncertain_and_are_never_resent(provider: str) -> None:
+    async with fake_for(
+        provider, api_key=API_KEY, submit_faults=SUBMIT_FAULTS, job_duration=0.02, seed=11
     ) as fake:
         # A hung submit is given up after 2 s; nothing else here comes near that.
         outcomes = await _run(fake, request_timeout=2.0)

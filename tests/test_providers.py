@@ -16,6 +16,7 @@ from creative_client import (
     get_provider,
 )
 from creative_client.providers import Deepixels, Neocu, provider_names
+from creative_client.testing import FakeDeepixels, FakeNeocu, fake_class, fake_names
 
 DP = Deepixels()
 NC = Neocu()
@@ -226,7 +227,12 @@ def test_error_messages() -> None:
 
 
 def test_registry() -> None:
-    assert provider_names() == ("deepixels", "neocu")
+    # The built-ins are registered (a plugin installed alongside adds its own names).
+    assert {"deepixels", "neocu"} <= set(provider_names())
+    assert {"deepixels", "neocu"} <= set(fake_names())
+    assert fake_class("deepixels") is FakeDeepixels and fake_class("neocu") is FakeNeocu
+    for name in fake_names():  # each fake speaks for the adapter registered under its name
+        assert fake_class(name).name == get_provider(name).name == name
     assert get_provider(" DEEPIXELS ") is Deepixels
     with pytest.raises(ConfigurationError, match="unknown provider"):
         get_provider("midjourney")

@@ -20,14 +20,14 @@ from creative_client import (
 )
 from creative_client.testing import FakeDeepixels, FakeNeocu, FakeProcess, fake_for
 
-TAGGED_ID = re.compile(r"^(de|ne)-[a-z0-9]{6}-\d{6}$")
+#: A fake's job id with a state file: two letters of its provider, a run tag, a number.
+TAGGED_ID = re.compile(r"^[a-z0-9]{2}-[a-z0-9]{6}-\d{6}$")
 
 
 def lines(path: Path) -> list[str]:
     return path.read_text().splitlines()
 
 
-@pytest.mark.parametrize("provider", ["deepixels", "neocu"])
 async def test_a_job_outlives_its_fake_and_ends_by_the_wall_clock(
     provider: str, tmp_path: Path
 ) -> None:
@@ -35,15 +35,15 @@ async def test_a_job_outlives_its_fake_and_ends_by_the_wall_clock(
     up by the wall clock (not sooner), with its outputs and its failure."""
     state = tmp_path / "state.jsonl"
     duration = 1.5
-    extras = {"num_outputs": 2} if provider == "deepixels" else None
     started = time.time()
     async with (
         fake_for(provider, job_duration=duration, state=state) as first,
         client_for(first) as client,
     ):
-        ok = await client.submit(GenerationRequest(prompt="a red fox", input=extras))
+        ok = await client.submit(GenerationRequest(prompt="a red fox"))
         bad = await client.submit("a broken fox [fail]")
     assert TAGGED_ID.match(ok.id) and TAGGED_ID.match(bad.id)
+    assert ok.id.startswith(provider[:2] + "-") and bad.id.startswith(provider[:2] + "-")
     assert len(lines(state)) == 2
 
     async with fake_for(provider, state=state) as second:
@@ -57,11 +57,21 @@ async def test_a_job_outlives_its_fake_and_ends_by_the_wall_clock(
             failed = await client.wait(bad.id, timeout=10)
             assert done.status is JobStatus.SUCCEEDED
             assert failed.status is JobStatus.FAILED
-            assert len(done.outputs) == (2 if provider == "deepixels" else 1)
+            assert done.outputs
             assert all(a.url.startswith(second.root_url) for a in done.outputs)
             paths = await client.download(done, tmp_path / "media")
             assert paths[0].read_bytes().startswith(b"fake media ")
         assert second.stats()["active"] == 0  # loaded jobs never were in flight here
+
+
+async def test_a_jobs_request_body_outlives_its_fake(tmp_path: Path) -> None:
+    """What the job was asked for (here Deepixels' ``num_outputs``) is in the file too."""
+    state = tmp_path / "state.jsonl"
+    async with FakeDeepixels(state=state) as first, client_for(first) as client:
+        job = await client.submit(GenerationRequest(prompt="a fox", input={"num_outputs": 2}))
+    async with FakeDeepixels(state=state) as second, client_for(second) as client:
+        done = await client.wait(job.id, timeout=10)
+    assert len(done.outputs) == 2
 
 
 async def test_a_job_survives_a_sigkilled_fake_process(tmp_path: Path) -> None:

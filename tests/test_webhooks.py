@@ -1,14 +1,15 @@
 """Waiting by webhook: callbacks confirmed by a read, forgeries resolve nothing, lost
 callbacks found by the slow fallback poll, a receiver that closes with its client.
 
-Everything runs on 127.0.0.1: the fake Deepixels calls the client's receiver back
-over real HTTP (it calls nothing that is not loopback).
+Everything runs on 127.0.0.1: the fake of each provider that takes a webhook calls the
+client's receiver back over real HTTP (it calls nothing that is not loopback).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import socket
 from collections.abc import AsyncIterator
@@ -28,7 +29,11 @@ from creative_client import (
     JobTimeoutError,
     WebhookReceiver,
 )
-from creative_client.testing import FakeDeepixels, FakeNeocu
+from creative_client.providers import get_provider
+from creative_client.testing import FakeDeepixels, FakeServer, fake_for, fake_names
+
+HOOKED = [name for name in fake_names() if get_provider(name).takes_webhook]
+UNHOOKED = [name for name in fake_names() if not get_provider(name).takes_webhook]
 
 
 def free_socket() -> socket.socket:
@@ -67,14 +72,21 @@ async def served() -> AsyncIterator[Served]:
         await served.close()
 
 
+@pytest.fixture(params=HOOKED)
+def hooked(request: pytest.FixtureRequest) -> str:
+    """Each provider that takes a webhook."""
+    name: str = request.param
+    return name
+
+
 @pytest.fixture
-async def fake(request: pytest.FixtureRequest) -> AsyncIterator[FakeDeepixels]:
+async def fake(request: pytest.FixtureRequest, hooked: str) -> AsyncIterator[FakeServer]:
     options: dict[str, Any] = {"job_duration": 0.3, **getattr(request, "param", {})}
-    async with FakeDeepixels(api_key=API_KEY, **options) as server:
+    async with fake_for(hooked, api_key=API_KEY, **options) as server:
         yield server
 
 
-def listening(fake: FakeDeepixels, **options: Any) -> CreativeClient:
+def listening(fake: FakeServer, **options: Any) -> CreativeClient:
     """A client that waits by webhook on a free loopback port, with no fallback polls
     unless the test asks for them."""
     settings: dict[str, Any] = {"webhook_listen": "127.0.0.1:0", "webhook_poll": 60.0}
@@ -86,8 +98,9 @@ async def post(url: str, body: bytes = b"{}", method: str = "POST") -> int:
         return r.status
 
 
-def webhooks_sent(fake: FakeDeepixels) -> list[str]:
-    return [r.json()["webhook"] for r in fake.requests if r.endpoint == "submit"]
+def webhooks_sent(fake: FakeServer) -> list[str]:
+    urls = [fake.webhook_of(r.json()) for r in fake.requests if r.endpoint == "submit"]
+    return [url for url in urls if url is not None]
 
 
 async def until(condition: Any, seconds: float = 5.0) -> None:
@@ -101,7 +114,7 @@ async def until(condition: Any, seconds: float = 5.0) -> None:
 # -- the receiver on its own, mounted in a server of the test's --------------------------
 
 
-async def test_a_mounted_receiver_serves_a_client(fake: FakeDeepixels, served: Served) -> None:
+async def test_a_mounted_receiver_serves_a_client(fake: FakeServer, served: Served) -> None:
     async with client_for(fake, webhook_receiver=served.receiver, webhook_poll=60.0) as client:
         assert client.webhook_receiver is served.receiver and client.webhook_address is None
         job = await client.generate(prompt="a fox")
@@ -113,9 +126,7 @@ async def test_a_mounted_receiver_serves_a_client(fake: FakeDeepixels, served: S
     assert await post(url) == 404  # reported: the path is gone
 
 
-async def test_other_methods_and_large_bodies_are_refused(
-    fake: FakeDeepixels, served: Served
-) -> None:
+async def test_other_methods_and_large_bodies_are_refused(fake: FakeServer, served: Served) -> None:
     fake.job_duration = 5.0
     async with client_for(fake, webhook_receiver=served.receiver, webhook_poll=60.0) as client:
         await client.submit(prompt="a slow fox")
@@ -126,7 +137,7 @@ async def test_other_methods_and_large_bodies_are_refused(
         assert served.receiver.callbacks == 0 and fake.count("get") == 0
 
 
-async def test_a_receiver_serves_one_client_at_a_time(fake: FakeDeepixels, served: Served) -> None:
+async def test_a_receiver_serves_one_client_at_a_time(fake: FakeServer, served: Served) -> None:
     async with client_for(fake, webhook_receiver=served.receiver):
         with pytest.raises(ConfigurationError, match="another client"):
             client_for(fake, webhook_receiver=served.receiver)
@@ -137,7 +148,7 @@ async def test_a_receiver_serves_one_client_at_a_time(fake: FakeDeepixels, serve
 # -- a client that serves its own receiver ----------------------------------------------
 
 
-async def test_generate_waits_by_callback(fake: FakeDeepixels) -> None:
+async def test_generate_waits_by_callback(fake: FakeServer) -> None:
     async with listening(fake) as client:
         assert client.webhook_address is not None
         host, port = client.webhook_address
@@ -153,7 +164,7 @@ async def test_generate_waits_by_callback(fake: FakeDeepixels) -> None:
     assert fake.count("submit") == 5 and fake.count("get") == 5  # submit + confirming read
 
 
-async def test_forged_callbacks_resolve_nothing(fake: FakeDeepixels) -> None:
+async def test_forged_callbacks_resolve_nothing(fake: FakeServer) -> None:
     fake.job_duration = 5.0
     async with listening(fake) as client:
         task = asyncio.create_task(client.generate(prompt="a slow fox"))
@@ -164,7 +175,8 @@ async def test_forged_callbacks_resolve_nothing(fake: FakeDeepixels) -> None:
         # A guessed token: nobody's.
         assert await post(url.rsplit("/", 1)[0] + "/guessed-token") == 404
         # The right token while the job still runs: answered, read, and not believed.
-        assert await post(url, b'{"jobId": "x", "status": "completed"}') == 202
+        forged = fake.read_answer("x", fake.status_for("completed"))
+        assert await post(url, json.dumps(forged).encode()) == 202
         await until(lambda: fake.count("get") == 1)
         await asyncio.sleep(0.05)
         assert receiver.confirmations == 1 and not task.done()
@@ -175,7 +187,7 @@ async def test_forged_callbacks_resolve_nothing(fake: FakeDeepixels) -> None:
 
 
 @pytest.mark.parametrize("fake", [{"job_duration": 0.0, "hold_submits_after": 0}], indirect=True)
-async def test_a_callback_before_the_submit_answered_is_kept(fake: FakeDeepixels) -> None:
+async def test_a_callback_before_the_submit_answered_is_kept(fake: FakeServer) -> None:
     async with listening(fake) as client:
         task = asyncio.create_task(client.generate(prompt="instant"))
         receiver = client.webhook_receiver
@@ -189,7 +201,7 @@ async def test_a_callback_before_the_submit_answered_is_kept(fake: FakeDeepixels
 
 @pytest.mark.parametrize("fake", [{"webhook_loss": 1.0}], indirect=True)
 async def test_a_lost_callback_is_caught_by_the_fallback_poll(
-    fake: FakeDeepixels, caplog: pytest.LogCaptureFixture
+    fake: FakeServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with listening(fake, webhook_poll=0.5) as client:
         with caplog.at_level(logging.WARNING, logger="creative_client"):
@@ -204,7 +216,7 @@ async def test_a_lost_callback_is_caught_by_the_fallback_poll(
 
 
 @pytest.mark.parametrize("fake", [{"webhook_copies": 3}], indirect=True)
-async def test_a_duplicate_callback_yields_the_job_once(fake: FakeDeepixels) -> None:
+async def test_a_duplicate_callback_yields_the_job_once(fake: FakeServer) -> None:
     requests = [GenerationRequest(prompt=f"fox {n}") for n in range(20)]
     async with listening(fake) as client:
         outcomes = [o async for o in client.as_completed(requests, concurrency=20)]
@@ -217,7 +229,7 @@ async def test_a_duplicate_callback_yields_the_job_once(fake: FakeDeepixels) -> 
     assert fake.count("get") == 20  # one confirming read per job, copies or not
 
 
-async def test_generate_many_waits_by_callback(fake: FakeDeepixels) -> None:
+async def test_generate_many_waits_by_callback(fake: FakeServer) -> None:
     async with listening(fake) as client:
         outcomes = await client.generate_many(
             [GenerationRequest(prompt=f"fox {n}") for n in range(10)]
@@ -227,7 +239,7 @@ async def test_generate_many_waits_by_callback(fake: FakeDeepixels) -> None:
     assert fake.webhooks_sent == 10 and fake.count("get") == 10
 
 
-async def test_submit_then_wait_hears_the_callback(fake: FakeDeepixels) -> None:
+async def test_submit_then_wait_hears_the_callback(fake: FakeServer) -> None:
     fake.job_duration = 0.5
     async with listening(fake) as client:
         job = await client.submit(prompt="a fox")
@@ -244,7 +256,7 @@ async def test_submit_then_wait_hears_the_callback(fake: FakeDeepixels) -> None:
         assert (await client.wait(other.id)).status is JobStatus.SUCCEEDED
 
 
-async def test_a_request_with_its_own_webhook_is_polled(fake: FakeDeepixels) -> None:
+async def test_a_request_with_its_own_webhook_is_polled(fake: FakeServer) -> None:
     async with listening(fake, poll_initial=0.1) as client:
         job = await client.generate(prompt="a fox", webhook="https://example.com/my-hook")
     assert job.status is JobStatus.SUCCEEDED
@@ -252,18 +264,19 @@ async def test_a_request_with_its_own_webhook_is_polled(fake: FakeDeepixels) -> 
     assert fake.count("get") >= 1 and fake.webhooks_sent == 0
 
 
-async def test_neocu_polls_silently_under_the_same_options(
-    caplog: pytest.LogCaptureFixture,
+@pytest.mark.parametrize("name", UNHOOKED)
+async def test_a_provider_without_webhooks_polls_silently_under_the_same_options(
+    name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with FakeNeocu(api_key=API_KEY, job_duration=0.1) as neocu:
+    async with fake_for(name, api_key=API_KEY, job_duration=0.1) as fake:
         with caplog.at_level(logging.DEBUG, logger="creative_client"):
-            async with client_for(neocu, webhook_listen="127.0.0.1:0") as client:
+            async with client_for(fake, webhook_listen="127.0.0.1:0") as client:
                 assert client.webhook_receiver is None and client.webhook_address is None
                 jobs = await client.generate_many(
                     [GenerationRequest(prompt=f"fox {n}") for n in range(3)]
                 )
     assert all(o.ok for o in jobs)
-    assert neocu.count("get") >= 3
+    assert fake.count("get") >= 3
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
@@ -284,7 +297,7 @@ def open_sockets(port: int) -> list[str]:
     return found
 
 
-async def test_the_receiver_closes_with_the_client(fake: FakeDeepixels) -> None:
+async def test_the_receiver_closes_with_the_client(fake: FakeServer) -> None:
     fake.job_duration = 5.0
     client = listening(fake)
     await client.__aenter__()
@@ -310,7 +323,7 @@ async def test_the_receiver_closes_with_the_client(fake: FakeDeepixels) -> None:
 
 
 async def test_the_receiver_starts_at_first_use_without_async_with(
-    fake: FakeDeepixels,
+    fake: FakeServer,
 ) -> None:
     client = listening(fake)
     try:
@@ -348,7 +361,7 @@ def test_bad_webhook_options_are_refused_at_once(options: dict[str, Any], messag
         CreativeClient("deepixels", API_KEY, **options)
 
 
-async def test_a_port_in_use_is_a_clear_error(fake: FakeDeepixels) -> None:
+async def test_a_port_in_use_is_a_clear_error(fake: FakeServer) -> None:
     with free_socket() as taken:
         taken.listen()
         port = taken.getsockname()[1]
@@ -360,12 +373,12 @@ async def test_a_port_in_use_is_a_clear_error(fake: FakeDeepixels) -> None:
         assert client.closed
 
 
-async def test_the_fake_never_calls_a_webhook_beyond_loopback(fake: FakeDeepixels) -> None:
+async def test_the_fake_never_calls_a_webhook_beyond_loopback(fake: FakeServer) -> None:
     fake.job_duration = 0.0
     async with client_for(fake) as client:
         await client.generate(prompt="a fox", webhook="https://example.com/hook")
         await asyncio.sleep(0.05)
-        assert fake.webhooks_sent == 0 and not fake._timers
+        assert fake.webhooks_sent == 0 and not fake.webhooks.pending
 
 
 async def test_the_fake_spreads_job_durations_when_asked() -> None:

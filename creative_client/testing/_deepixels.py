@@ -2,114 +2,99 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import time
-from typing import Any, ClassVar
-from urllib.parse import urlsplit
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
 
-import aiohttp
 from aiohttp import web
 
+from ._contract import Phase, Shape
 from ._server import FakeJob, FakeServer, Reply, json_reply
 
-_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
-_STATUS = {
+_STATUS: Mapping[Phase, str] = {
     "queued": "pending",
     "running": "processing",
     "completed": "completed",
     "failed": "failed",
+}
+#: An absolute URI as RFC 3986 has it (``format: uri`` in the OpenAPI document).
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[A-Za-z0-9\-._~%!$&'()*+,;=:@/?#\[\]]*")
+_SHAPES: Mapping[Literal["submit", "read", "error"], Shape] = {
+    "submit": {"jobId": "id", "job_id": "id", "status": "status"},
+    "read": {
+        "jobId": "id",
+        "model": "text",
+        "status": "status",
+        "input": "any",
+        "webhook": "url",
+        "date": "time",
+        "output": {"imageUrl": ["url"], "videoUrl": "url"},
+        "error": "any",
+        "message": "any",
+    },
+    "error": {"status": "text", "message": "text"},
 }
 
 
 class FakeDeepixels(FakeServer):
     """Speaks the Deepixels contract. A model whose name contains ``video`` makes a video.
 
-    A job submitted with a ``webhook`` on loopback is POSTed there (its job document)
-    when it ends, ``webhook_copies`` times; ``webhook_loss`` of them (a fraction,
-    seeded) are never sent. ``webhooks_sent`` and ``webhooks_lost`` count them, and
-    ``callback_times`` holds when each job's first callback went out (``time.monotonic()``
-    as its headers were sent; GET ``/_fake/callbacks``). A webhook anywhere else is
-    never called: a fake reaches nothing beyond this machine.
+    A submit body is refused (400) exactly where tests/data/deepixels.openapi.json
+    refuses it: ``model`` a string (even empty), ``input`` an object, ``webhook``, when
+    given, a URI (not null). A job with a webhook on loopback is called back (see
+    ``FakeServer``).
     """
 
     name: ClassVar[str] = "deepixels"
     auth_header: ClassVar[str] = "x-api-key"
-
-    def __init__(
-        self, *, webhook_loss: float = 0.0, webhook_copies: int = 1, **options: Any
-    ) -> None:
-        super().__init__(**options)
-        self.webhook_loss = webhook_loss
-        self.webhook_copies = webhook_copies
-        self.webhooks_sent = 0
-        self.webhooks_lost = 0
-        self.callback_times: dict[str, float] = {}
-        self._callbacks: set[asyncio.Task[None]] = set()
-        self._timers: set[asyncio.TimerHandle] = set()
-        self._session: aiohttp.ClientSession | None = None
-
-    async def close(self) -> None:
-        for timer in self._timers:
-            timer.cancel()
-        for task in self._callbacks:
-            task.cancel()
-        await asyncio.gather(*self._callbacks, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
-        await super().close()
-
-    def _call_back_later(self, job: FakeJob) -> None:
-        def fire() -> None:
-            self._timers.discard(timer)
-            task = asyncio.create_task(self._call_back(job))
-            self._callbacks.add(task)
-            task.add_done_callback(self._callbacks.discard)
-
-        timer = asyncio.get_running_loop().call_later(job.duration, fire)
-        self._timers.add(timer)
-
-    async def _call_back(self, job: FakeJob) -> None:
-        if self._rng.random() < self.webhook_loss:
-            self.webhooks_lost += 1
-            return
-        if self._session is None:
-            sent = aiohttp.TraceConfig()
-            sent.on_request_headers_sent.append(self._sent)
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=10),
-                connector=aiohttp.TCPConnector(limit=0),  # as if from many servers
-                trace_configs=[sent],
-            )
-        for _ in range(self.webhook_copies):
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                async with self._session.post(
-                    job.body["webhook"], json=self.document(job), trace_request_ctx=job.id
-                ):
-                    self.webhooks_sent += 1
-
-    async def _sent(self, _session: aiohttp.ClientSession, context: Any, _params: object) -> None:
-        job_id = context.trace_request_ctx
-        self.callback_times.setdefault(job_id, time.monotonic())
-
-    def stats(self) -> dict[str, int]:
-        return {
-            **super().stats(),
-            "webhooks_sent": self.webhooks_sent,
-            "webhooks_lost": self.webhooks_lost,
-        }
+    sample_model: ClassVar[str | None] = "flux-schnell"
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post(f"{self.prefix}/generate", self._generate)
         app.router.add_get(f"{self.prefix}/get", self._get)
-        app.router.add_get("/_fake/callbacks", self._callback_times)
-
-    async def _callback_times(self, request: web.Request) -> web.Response:
-        return web.json_response(self.callback_times)
 
     def error_reply(self, status: int, message: str) -> Reply:
         return json_reply(status, {"status": "error", "message": message})
+
+    def status_for(self, phase: Phase) -> str:
+        return _STATUS[phase]
+
+    def submit_answer(self, job_id: str) -> dict[str, Any]:
+        return {"jobId": job_id, "status": "created"}
+
+    def read_answer(
+        self, job_id: str, status: str, *, outputs: int = 0, minimal: bool = False
+    ) -> dict[str, Any]:
+        urls = [f"https://cdn.example.com/{job_id}-{n}.png" for n in range(outputs)]
+        output = {"imageUrl": urls, "videoUrl": None} if outputs else None
+        if minimal:
+            return {"status": status, **({"output": {"imageUrl": urls}} if outputs else {})}
+        return {
+            "jobId": job_id,
+            "model": "flux-schnell",
+            "status": status,
+            "input": {"prompt": "x"},
+            "webhook": None,
+            "date": 1700000000000,
+            "output": output,
+        }
+
+    def submit_problem(self, body: object) -> str | None:
+        if not isinstance(body, dict):
+            return "body must be a JSON object"
+        if not isinstance(body.get("model"), str):
+            return "model is required"
+        if not isinstance(body.get("input"), dict):
+            return "input is required"
+        if "webhook" in body:
+            webhook = body["webhook"]
+            if not (isinstance(webhook, str) and _URI.fullmatch(webhook)):
+                return "webhook must be a URI"
+        return None
+
+    def document_shapes(self) -> Mapping[Literal["submit", "read", "error"], Shape]:
+        return _SHAPES
 
     async def _generate(self, request: web.Request) -> web.StreamResponse:
         admitted = await self.admit("submit", request)
@@ -120,17 +105,14 @@ class FakeDeepixels(FakeServer):
             body = json.loads(raw)
         except ValueError:
             return await self.send(request, self.error_reply(400, "Invalid JSON"))
-        problem = _check(body)
+        problem = self.submit_problem(body)
         if problem:
             return await self.send(request, self.error_reply(400, problem))
         job = self.new_job(body, str(body["input"].get("prompt", "")), ambiguous=fault is not None)
-        webhook = body.get("webhook")
-        if isinstance(webhook, str) and urlsplit(webhook).hostname in _LOOPBACK:
-            self._call_back_later(job)
         await self.hold()
         if fault is not None:
             return await self.send(request, fault)
-        return await self.send(request, json_reply(200, {"jobId": job.id, "status": "created"}))
+        return await self.send(request, json_reply(200, self.submit_answer(job.id)))
 
     async def _get(self, request: web.Request) -> web.StreamResponse:
         admitted = await self.admit("get", request)
@@ -165,16 +147,3 @@ class FakeDeepixels(FakeServer):
             "date": int(job.wall_created * 1000),
             "output": output,
         }
-
-
-def _check(body: Any) -> str | None:
-    if not isinstance(body, dict):
-        return "body must be a JSON object"
-    if not isinstance(body.get("model"), str) or not body["model"]:
-        return "model is required"
-    if not isinstance(body.get("input"), dict):
-        return "input is required"
-    webhook = body.get("webhook")
-    if webhook is not None and not (isinstance(webhook, str) and webhook.startswith("http")):
-        return "webhook must be a URI"
-    return None

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from aiohttp import web
 
+from ._contract import Phase, Shape
 from ._server import FakeJob, FakeServer, Reply, json_reply
 
-_STATUS = {
+_STATUS: Mapping[Phase, str] = {
     "queued": "generating",
     "running": "generating",
     "completed": "completed",
@@ -22,6 +24,18 @@ _KINDS = (
     ("voice", "audio", "mp3"),
     ("3d", "3d", "glb"),
 )
+_SHAPES: Mapping[Literal["submit", "read", "error"], Shape] = {
+    "submit": {"task_id": "id", "message": "text"},
+    "read": {
+        "isSuccess": "bool",
+        "task": {"status": "status", "message": ["text"], "date": "time"},
+        "asset": [
+            {"url": "url", "thumbnail": "url", "embed": "url", "name": "text", "type": "text",
+             "status": "text", "_id": "id"}
+        ],
+    },
+    "error": {"error": "text", "message": "text"},
+}  # fmt: skip
 
 
 class FakeNeocu(FakeServer):
@@ -43,6 +57,47 @@ class FakeNeocu(FakeServer):
         doc = {"error": message} if detail is None else {"error": message, "message": detail}
         return json_reply(status, doc)
 
+    def status_for(self, phase: Phase) -> str:
+        return _STATUS[phase]
+
+    def submit_answer(self, job_id: str) -> dict[str, Any]:
+        return {"task_id": job_id, "message": "success"}
+
+    def read_answer(
+        self, job_id: str, status: str, *, outputs: int = 0, minimal: bool = False
+    ) -> dict[str, Any]:
+        urls = [f"https://cdn.example.com/{job_id}-{n}.png" for n in range(outputs)]
+        if minimal:
+            assets: list[dict[str, Any]] = [{"url": url} for url in urls]
+            return {"task": {"status": status}, **({"asset": assets} if outputs else {})}
+        assets = [
+            {"url": url, "thumbnail": url, "embed": url, "name": f"{job_id}-{n}.png",
+             "type": "image", "status": "completed", "_id": f"asset-{job_id}-{n}"}
+            for n, url in enumerate(urls)
+        ]  # fmt: skip
+        task = {"status": status, "message": ["ok"], "date": "2026-01-01T00:00:00+00:00"}
+        return {"isSuccess": True, "task": task, "asset": assets}
+
+    def submit_problem(self, body: object) -> str | None:
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("query"), str)
+            or not body["query"]
+        ):
+            return "query is required"
+        files = body.get("files")
+        if files is not None and not (
+            isinstance(files, list) and all(isinstance(f, str) for f in files)
+        ):
+            return "files must be an array of strings"
+        return None
+
+    def document_shapes(self) -> Mapping[Literal["submit", "read", "error"], Shape]:
+        return _SHAPES
+
+    def webhook_of(self, body: Mapping[str, Any]) -> str | None:
+        return None  # Neocu documents no webhook
+
     async def _generate(self, request: web.Request) -> web.StreamResponse:
         admitted = await self.admit("submit", request)
         if isinstance(admitted, web.StreamResponse):
@@ -52,18 +107,9 @@ class FakeNeocu(FakeServer):
             body = json.loads(raw)
         except ValueError:
             body = None
-        if (
-            not isinstance(body, dict)
-            or not isinstance(body.get("query"), str)
-            or not body["query"]
-        ):
-            return await self.send(request, self.error_reply(400, "query is required"))
-        files = body.get("files")
-        if files is not None and not (
-            isinstance(files, list) and all(isinstance(f, str) for f in files)
-        ):
-            bad = self.error_reply(400, "files must be an array of strings")
-            return await self.send(request, bad)
+        problem = self.submit_problem(body)
+        if problem:
+            return await self.send(request, self.error_reply(400, problem))
         if self.balance is not None:
             if self.balance <= 0:
                 return await self.send(
@@ -74,7 +120,7 @@ class FakeNeocu(FakeServer):
         await self.hold()
         if fault is not None:
             return await self.send(request, fault)
-        return await self.send(request, json_reply(200, {"task_id": job.id, "message": "success"}))
+        return await self.send(request, json_reply(200, self.submit_answer(job.id)))
 
     async def _task(self, request: web.Request) -> web.StreamResponse:
         admitted = await self.admit("get", request)
