@@ -428,3 +428,55 @@ def test_a_broken_plugin_and_one_without_a_fake_leave_the_others_working(tmp_pat
         timeout=TIMEOUT,
     )
     assert served.returncode == 2 and "invalid choice" in served.stderr
+
+
+SLOW_PLUGIN = """\
+import time
+time.sleep(0.5)  # a slow import (a heavy dependency)
+from creative_client.providers import register_provider
+from creative_replicate import Replicate
+
+
+class Slow(Replicate):
+    name = "slow"
+    api_key_env = "SLOW_API_KEY"
+
+
+register_provider(Slow)  # a plugin module may register while it is imported
+"""
+
+RACE = """\
+import threading, time
+import creative_client.providers as providers
+
+importer = threading.Thread(target=lambda: __import__("slow_plugin"), daemon=True)
+importer.start()
+time.sleep(0.1)  # the import is under way, holding its module lock
+first_use = threading.Thread(target=lambda: providers.get_provider("deepixels"), daemon=True)
+first_use.start()  # loads the entry points, which imports slow_plugin too
+first_use.join(10)
+importer.join(10)
+print("deadlock" if first_use.is_alive() or importer.is_alive() else "ok")
+print(providers.get_provider("slow").__name__)
+"""
+
+
+def test_a_plugin_registering_while_another_thread_loads_plugins_does_not_deadlock(
+    tmp_path: Path,
+) -> None:
+    """Found in review: the registry's lock was held across a plugin's import, which
+    waited for the module lock that the importing thread held while it registered."""
+    site = tmp_path / "site"
+    info = site / "slow_plugin-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: slow-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\nslow = slow_plugin:Slow\n")
+    (site / "slow_plugin.py").write_text(SLOW_PLUGIN)
+    done = subprocess.run(
+        [sys.executable, "-c", RACE],
+        env=environment(tmp_path, PYTHONPATH=str(site)),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert done.stdout.split() == ["ok", "Slow"], done.stdout + done.stderr

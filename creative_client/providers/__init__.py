@@ -68,14 +68,20 @@ class ProviderRegistry(Mapping[str, type[Provider]]):
     ) -> None:
         self._classes = {cls.name: _checked(cls) for cls in built_in}
         self._broken: dict[str, ConfigurationError] = {}
+        self._explicit: set[str] = set()
         self._discover = discover
-        # Re-entrant: a plugin's module may call register_provider while it is imported.
-        self._lock = threading.RLock()
-        self._loading = self._loaded = False
+        # Held only to change the dicts, never while a plugin is imported: a plugin's
+        # module may call register_provider (from the thread importing it) while another
+        # thread waits for that import, which would deadlock on a lock held across it.
+        self._lock = threading.Lock()
+        self._importing = threading.local()
+        self._loaded = False
 
     def names(self) -> tuple[str, ...]:
         """The usable providers' names, in registration order."""
-        return tuple(self._loaded_classes())
+        classes = self._loaded_classes()
+        with self._lock:
+            return tuple(classes)
 
     def lookup(self, name: str) -> type[Provider]:
         """The class registered under ``name`` (case-insensitive, trimmed).
@@ -103,9 +109,9 @@ class ProviderRegistry(Mapping[str, type[Provider]]):
         """
         _checked(cls)
         with self._lock:
-            # Plugins first, so that an explicit call wins over an entry point of that name.
-            self._loaded_classes()
+            # An explicit call wins over an entry point of that name, loaded or not yet.
             self._classes[cls.name] = cls
+            self._explicit.add(cls.name)
             self._broken.pop(cls.name, None)
         return cls
 
@@ -116,33 +122,43 @@ class ProviderRegistry(Mapping[str, type[Provider]]):
         return iter(self.names())
 
     def __len__(self) -> int:
-        return len(self._loaded_classes())
+        return len(self.names())
 
     def _loaded_classes(self) -> dict[str, type[Provider]]:
-        if not self._loaded:
+        # A plugin being imported by this very thread sees the registry as it is.
+        if not self._loaded and not getattr(self._importing, "now", False):
+            self._importing.now = True
+            try:
+                loaded = self._load_plugins()  # imports: outside the lock
+            finally:
+                self._importing.now = False
             with self._lock:
-                # A plugin being imported by this very thread sees the registry as it is.
-                if not (self._loaded or self._loading):
-                    self._loading = True
-                    try:
-                        self._load_plugins()
-                    finally:
-                        self._loading = False
-                        self._loaded = True
+                if not self._loaded:  # two first users at once: the first merges
+                    self._merge(loaded)
+                    self._loaded = True
         return self._classes
 
-    def _load_plugins(self) -> None:
+    def _load_plugins(self) -> list[tuple[EntryPoint, type[Provider] | ConfigurationError]]:
         try:
             found = sorted(self._discover(), key=lambda ep: ep.name)
         except Exception as exc:  # broken package metadata must not take the built-ins down
             _log.warning("cannot list the provider plugins (%s): %s", ENTRY_POINT_GROUP, exc)
-            return
+            return []
+        loaded: list[tuple[EntryPoint, type[Provider] | ConfigurationError]] = []
         for entry_point in found:
             try:
-                cls = load_entry_point(entry_point)
+                loaded.append((entry_point, load_entry_point(entry_point)))
             except ConfigurationError as exc:
-                self._broken.setdefault(entry_point.name, exc)
-                _log.warning("%s", exc.message)
+                loaded.append((entry_point, exc))
+        return loaded
+
+    def _merge(self, loaded: list[tuple[EntryPoint, type[Provider] | ConfigurationError]]) -> None:
+        for entry_point, cls in loaded:
+            if isinstance(cls, ConfigurationError):
+                self._broken.setdefault(entry_point.name, cls)
+                _log.warning("%s", cls.message)
+                continue
+            if cls.name in self._explicit:
                 continue
             known = self._classes.get(cls.name)
             if known is not None and known is not cls:
@@ -169,7 +185,7 @@ def load_entry_point(entry_point: EntryPoint) -> type[Provider]:
     )
     try:
         loaded = entry_point.load()
-    except Exception as exc:  # whatever its import raised: it must not hide the others
+    except (Exception, SystemExit) as exc:  # whatever its import raised: not the others' end
         raise ConfigurationError(
             f"{where} failed to load: {type(exc).__name__}: {exc}", provider=entry_point.name
         ) from exc
