@@ -1,44 +1,36 @@
-"""The facade: one client, many jobs. It composes the parts that do the work: options
-(``_options.py``), the transport (``_transport.py``), waiting (``_waiting.py``),
-webhooks (``_webhook_server.py``), fan-out (``_fanout.py``, ``_progress.py``) and
-downloads (``_download.py``), all in ``creative_client/``."""
+"""The facade: one client, many jobs. It checks the caller's arguments and hands them to
+the parts that do the work, all in ``creative_client/``: options (``_options.py``), a
+job's way through submit and wait (``_runner.py``: the transport ``_transport.py``,
+waiting ``_waiting.py``, webhooks ``_webhook_server.py``), batches (``_batches.py``,
+``_fanout.py``, ``_progress.py``), downloads (``_download.py``) and the event loop a
+client belongs to (``_loops.py``)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
-import attrs
 
 from . import _config, _download
+from ._batches import BatchMethods
 from ._download import DEFAULT_MAX_DOWNLOAD
-from ._fanout import bounded_map, cancel_all
-from ._models import GenerationRequest, Job, JobStatus, Outcome, as_request, as_sent, coerce
+from ._fanout import cancel_all
+from ._loops import Affinity
+from ._models import GenerationRequest, Job, as_request, coerce
 from ._options import ClientOptions, positive
-from ._progress import Outcomes, ProgressHook, Tracker
 from ._retry import RetryPolicy
-from ._transport import Transport
-from ._waiting import Waiting
-from ._webhook_server import Callbacks
+from ._runner import Runner
 from ._webhooks import Expected, WebhookReceiver
-from .errors import (
-    InvalidRequestError,
-    JobFailedError,
-    ProviderResponseError,
-    SubmissionUncertainError,
-)
+from .errors import InvalidRequestError
 from .providers import Provider
 
-Requests = Iterable[GenerationRequest | str] | AsyncIterable[GenerationRequest | str]
 
-
-class CreativeClient:
+class CreativeClient(BatchMethods):
     """An async client for one provider. Use it as ``async with``; it owns its session.
 
     >>> async with CreativeClient("deepixels", model="flux-schnell") as client:
@@ -97,35 +89,18 @@ class CreativeClient:
         self._provider = provider = options.provider
         self._model = options.model
         self.concurrency = options.concurrency
-        self.timeout = options.timeout
         self.poll_initial = options.poll_initial
         self.poll_max = options.poll_max
         self.webhook_poll = options.webhook_poll
         self._semaphore = asyncio.Semaphore(options.concurrency)
         self._downloads = asyncio.Semaphore(options.concurrency)
         self._live: set[asyncio.Task[Any]] = set()
-        self._closed = False
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._transport = Transport(
-            name=provider.name,
-            base_url=provider.base_url,
-            auth_headers=provider.auth_headers(options.api_key),
-            secret=options.api_key,
-            error_message=provider.error_message,
-            session=options.session,
-            retry=options.retry,
-            connect_timeout=options.connect_timeout,
-            request_timeout=options.request_timeout,
-            pool_size=options.concurrency,
-            rate=options.rate,
-        )
-        self._waiting = Waiting(self._transport, options)
+        self._affinity = Affinity()
+        self._check_open = self._affinity.check_open
+        self._runner = runner = Runner.build(options, self._check_open)
+        self._transport = runner.transport
         # None unless jobs are awaited by callback: polling pays nothing for webhooks.
-        self._callbacks = (
-            Callbacks(options, reader=self._get, check_open=self._check_open)
-            if options.webhooks
-            else None
-        )
+        self._callbacks = runner.callbacks
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Self:
@@ -174,9 +149,19 @@ class CreativeClient:
         return self._model
 
     @property
+    def timeout(self) -> float:
+        """How long ``wait`` waits for a job by default (seconds); settable."""
+        return self._runner.timeout
+
+    @timeout.setter
+    def timeout(self, value: float) -> None:
+        positive("timeout", value)
+        self._runner.timeout = value
+
+    @property
     def closed(self) -> bool:
         """True once ``aclose()`` was called."""
-        return self._closed
+        return self._affinity.closed
 
     @property
     def webhook_receiver(self) -> WebhookReceiver | None:
@@ -187,11 +172,7 @@ class CreativeClient:
     @property
     def webhook_address(self) -> tuple[str, int] | None:
         """``(host, port)`` the client's own receiver listens on, once it is open."""
-        runner = self._callbacks.runner if self._callbacks is not None else None
-        if runner is None:
-            return None
-        host, port = runner.addresses[0][:2]
-        return host, port
+        return self._callbacks.address if self._callbacks is not None else None
 
     @property
     def _expecting(self) -> dict[str, Expected]:
@@ -227,15 +208,7 @@ class CreativeClient:
         """Cancel work still in flight, stop the webhook server the client runs, and close
         the session the client made. Idempotent. Call it in the loop the client was used
         in (its connections live there)."""
-        if self._loop is not None and self._loop is not asyncio.get_running_loop():
-            if self._loop.is_closed():
-                self._closed = True
-                raise RuntimeError(
-                    "this client's event loop is closed, with its connections still open "
-                    "in it: close a client (async with) in the loop that used it"
-                )
-            raise RuntimeError(_OTHER_LOOP)
-        self._closed = True
+        self._affinity.check_close()
         if self._callbacks is not None:
             self._callbacks.closed = True  # a wait cancelled below lets go of its callback
         await cancel_all(self._live)
@@ -264,45 +237,12 @@ class CreativeClient:
         its callback.
         """
         self._check_open()
-        request = coerce(request, prompt, model, input, files, webhook)
-        callbacks = self._callbacks
-        expected = await callbacks.expect(request) if callbacks is not None else None
-        if callbacks is None or expected is None:
-            return await self._submit(request)
-        job = await callbacks.submitted(self._submit, request, expected)
-        callbacks.keep(job.id, expected)
-        return job
-
-    async def _submit(self, request: GenerationRequest, expected: Expected | None = None) -> Job:
-        sent = request if expected is None else attrs.evolve(request, webhook=expected.url)
-        model = self._provider.validate(sent, self._model)
-        try:
-            body = await self._transport.request(self._provider.submit_call(sent, model))
-            job = self._provider.parse_submit(body)
-            if not job.id.strip():
-                raise ProviderResponseError(
-                    "the job id is empty", provider=self.provider, body=repr(body)
-                )
-            return job
-        except SubmissionUncertainError as exc:
-            exc.request = as_sent(request, model)  # the caller's request: no callback URL
-            raise
-        except ProviderResponseError as exc:
-            raise SubmissionUncertainError(
-                f"the submit was answered but the answer names no usable job: {exc.message}",
-                provider=exc.provider,
-                status=exc.status,
-                body=exc.body,
-                request=as_sent(request, model),
-            ) from exc
+        return await self._runner.submit(coerce(request, prompt, model, input, files, webhook))
 
     async def get(self, job_id: str) -> Job:
         """The job's current state."""
         self._check_open()
-        return await self._get(self._job_id(job_id))
-
-    async def _get(self, job_id: str) -> Job:
-        return await self._waiting.read(job_id)
+        return await self._runner.read(self._job_id(job_id))
 
     async def wait(self, job: str | Job, *, timeout: float | None = None) -> Job:
         """Poll until the job is SUCCEEDED or FAILED and return it (a failed job is returned,
@@ -319,11 +259,7 @@ class CreativeClient:
             job_id, last = job.id, job
         else:
             job_id, last = self._job_id(job), None
-        callbacks = self._callbacks
-        expected = callbacks.expecting.pop(job_id, None) if callbacks is not None else None
-        if callbacks is None or expected is None:
-            return await self._waiting.poll(job_id, last, limit)
-        return await callbacks.wait(self._waiting, job_id, last, limit, expected, claimed=True)
+        return await self._runner.wait(job_id, last, limit)
 
     async def generate(
         self,
@@ -350,100 +286,7 @@ class CreativeClient:
         if timeout is not None:
             positive("timeout", timeout)
         async with self._semaphore:
-            return await self._generate(request, timeout)
-
-    async def _generate(
-        self, request: GenerationRequest, timeout: float | None, tracker: Tracker | None = None
-    ) -> Job:
-        callbacks = self._callbacks
-        expected = await callbacks.expect(request) if callbacks is not None else None
-        if expected is None:
-            job = await self._submit(request)
-        else:
-            assert callbacks is not None
-            job = await callbacks.submitted(self._submit, request, expected)
-        limit = self.timeout if timeout is None else timeout
-        if tracker is not None:
-            tracker.started()
-        try:
-            if expected is None:
-                job = await self._waiting.poll(job.id, job, limit)  # no hop: a hot path
-            else:
-                assert callbacks is not None
-                job = await callbacks.wait(self._waiting, job.id, job, limit, expected)
-        finally:
-            if tracker is not None:
-                tracker.stopped()
-        if job.status is JobStatus.FAILED:
-            raise JobFailedError(job)
-        return job
-
-    def as_completed(
-        self,
-        requests: Requests,
-        *,
-        concurrency: int | None = None,
-        progress: ProgressHook | None = None,
-    ) -> AsyncGenerator[Outcome, None]:
-        """Run many requests; yield an ``Outcome`` for each as it finishes.
-
-        >>> async for outcome in client.as_completed(["a red fox", "a blue whale"]):
-        ...     print(outcome.request.prompt, outcome.ok)
-
-        Each item is a ``GenerationRequest`` or a prompt (``Outcome.request`` is then
-        ``GenerationRequest(prompt=...)``).
-
-        Pulls lazily from any iterable or async iterable: at most ``concurrency``
-        (default: the client's) requests are in flight or finished and not yet
-        taken, and no more are read ahead. A batch with more jobs in flight than
-        the client's ``concurrency`` is fine for long jobs, which mostly wait
-        between polls; their HTTP requests still share the client's connection
-        pool. A failure is an outcome, not an exception that ends the batch.
-        Breaking out of the loop (best under ``contextlib.aclosing``) or
-        cancelling the task that runs it cancels what is still in flight.
-
-        ``progress`` is a ``Progress`` to keep up to date, or a callable that is
-        handed the batch's ``Progress`` each time a count changes.
-        """
-        limit, outcomes = self._batch(requests, concurrency, progress)
-        # Checked again as it runs: it may have been made outside any loop.
-        return bounded_map(requests, outcomes.run, limit, self._live, start=self._check_open)
-
-    async def generate_many(
-        self,
-        requests: Requests,
-        *,
-        concurrency: int | None = None,
-        progress: ProgressHook | None = None,
-    ) -> list[Outcome]:
-        """Like ``as_completed``, but all outcomes at once, in input order."""
-        limit, outcomes = self._batch(requests, concurrency, progress)
-
-        async def indexed(index: int, request: GenerationRequest | str) -> tuple[int, Outcome]:
-            return index, await outcomes.run(index, request)
-
-        results: dict[int, Outcome] = {}
-        batch = bounded_map(requests, indexed, limit, self._live)
-        async with contextlib.aclosing(batch) as stream:
-            async for index, outcome in stream:
-                results[index] = outcome
-        return [results[i] for i in range(len(results))]
-
-    def _batch(
-        self, requests: object, concurrency: int | None, progress: ProgressHook | None
-    ) -> tuple[int, Outcomes]:
-        """Check a batch's options; its bound, and what runs its requests into outcomes."""
-        self._check_open()
-        if isinstance(requests, str | GenerationRequest):
-            # A str is an Iterable[str] to mypy: it would run a job per character.
-            raise TypeError(
-                "a batch takes an iterable of prompts or requests, not one "
-                f"{type(requests).__name__}: wrap it in a list"
-            )
-        if concurrency is None:
-            concurrency = self.concurrency
-        positive("concurrency", concurrency, integer=True)
-        return concurrency, Outcomes(self._generate, progress)
+            return await self._runner.generate(request, timeout)
 
     async def download(
         self,
@@ -462,14 +305,8 @@ class CreativeClient:
         key; ``max_size`` caps each file (``ProviderResponseError`` beyond it).
         """
         self._check_open()
-        return await _download.download(
-            self._transport,
-            job,
-            dest_dir,
-            name=name,
-            max_size=max_size,
-            limit=self._downloads,
-        )
+        limit = self._downloads
+        return await _download.download(self._transport, job, dest_dir, name, max_size, limit)
 
     def _job_id(self, job_id: object) -> str:
         if not isinstance(job_id, str) or not job_id:
@@ -480,22 +317,3 @@ class CreativeClient:
         """Check a request as ``submit`` would, without sending anything: raises
         ``InvalidRequestError`` naming the field this client's provider cannot take."""
         self._provider.validate(as_request(request), self._model)
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise RuntimeError("this CreativeClient is closed; create a new one")
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # as_completed() called outside a loop: checked when it runs
-        if self._loop is not loop:
-            if self._loop is not None:
-                raise RuntimeError(_OTHER_LOOP)
-            self._loop = loop  # its session, semaphores and server belong to this loop
-
-
-_OTHER_LOOP = (
-    "this client belongs to another event loop (the one it was first used in): its "
-    "connections live there. Create a client inside each loop (asyncio.run call), "
-    "or use SyncCreativeClient from code that is not async"
-)

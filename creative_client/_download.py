@@ -60,7 +60,6 @@ async def download(
     transport: Transport,
     job: Job,
     dest_dir: str | os.PathLike[str],
-    *,
     name: str | None,
     max_size: int,
     limit: asyncio.Semaphore,

@@ -15,7 +15,7 @@ from collections.abc import (
     Iterable,
     Iterator,
 )
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -39,46 +39,17 @@ async def bounded_map(
     also kept in ``live`` (the client's set) so that closing the client can cancel
     it. Leaving the loop early cancels what is still running and waits for it.
     """
-    # A result is handed over by its own task, as its last step: the consumer wakes on
-    # the next turn of the loop, not one turn later through a done-callback (a turn is
-    # slow when thousands of jobs finish at once). A task that fails or is cancelled
-    # is handed over by its done-callback instead.
     if start is not None:
         start()
-    finished: asyncio.Queue[tuple[R] | asyncio.Task[None]] = asyncio.Queue()
-    mine: set[asyncio.Task[None]] = set()
-
-    async def run(index: int, item: T) -> None:
-        finished.put_nowait((await worker(index, item),))
-
-    def on_done(task: asyncio.Task[None]) -> None:
-        mine.discard(task)
-        live.discard(task)
-        if task.cancelled() or task.exception() is not None:
-            finished.put_nowait(task)
-
-    source, sync_source = _sources(items)
-    index = yielded = 0
-    exhausted = False
+    fan: _Fan[T, R] = _Fan(items, worker, limit, live)
     try:
         while True:
-            # A finished result not yet taken by the consumer still holds its slot, so
-            # a slow consumer holds the input back instead of buffering results.
-            while not exhausted and index - yielded < limit:
-                try:
-                    item = await anext(source) if source is not None else next(sync_source)
-                except (StopIteration, StopAsyncIteration):
-                    exhausted = True
-                    break
-                task = asyncio.create_task(run(index, item))
-                index += 1
-                mine.add(task)
-                live.add(task)
-                task.add_done_callback(on_done)
-            if index == yielded:
+            if not fan.exhausted and fan.index - fan.yielded < limit:
+                await fan.fill()
+            if fan.index == fan.yielded:
                 return
-            done = await finished.get()
-            yielded += 1
+            done = await fan.finished.get()
+            fan.yielded += 1
             if isinstance(done, tuple):
                 yield done[0]
                 continue
@@ -88,8 +59,64 @@ async def bounded_map(
                 )
             done.result()  # raises the worker's exception
     finally:
-        await cancel_all(mine)
-        _retrieve(finished)
+        await cancel_all(fan.mine)
+        _retrieve(fan.finished)
+
+
+class _Fan(Generic[T, R]):
+    """One ``bounded_map``'s state: its input, its tasks, and what they handed over.
+
+    A result is handed over by its own task, as its last step: the consumer wakes on the
+    next turn of the loop, not one turn later through a done-callback (a turn is slow
+    when thousands of jobs finish at once). A task that fails or is cancelled is handed
+    over by its done-callback instead.
+    """
+
+    __slots__ = (
+        "exhausted", "finished", "index", "limit", "live", "mine", "source", "sync_source",
+        "worker", "yielded",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        items: Iterable[T] | AsyncIterable[T],
+        worker: Callable[[int, T], Coroutine[Any, Any, R]],
+        limit: int,
+        live: set[asyncio.Task[Any]],
+    ) -> None:
+        self.source, self.sync_source = _sources(items)
+        self.worker = worker
+        self.limit = limit
+        self.live = live
+        self.finished: asyncio.Queue[tuple[R] | asyncio.Task[None]] = asyncio.Queue()
+        self.mine: set[asyncio.Task[None]] = set()
+        self.index = self.yielded = 0
+        self.exhausted = False
+
+    async def fill(self) -> None:
+        """Start tasks until ``limit`` are out; a finished result not yet taken still holds
+        its slot, so a slow consumer holds the input back instead of buffering results."""
+        source, sync_source = self.source, self.sync_source
+        while self.index - self.yielded < self.limit:
+            try:
+                item = await anext(source) if source is not None else next(sync_source)
+            except (StopIteration, StopAsyncIteration):
+                self.exhausted = True
+                return
+            task = asyncio.create_task(self._run(self.index, item))
+            self.index += 1
+            self.mine.add(task)
+            self.live.add(task)
+            task.add_done_callback(self._on_done)
+
+    async def _run(self, index: int, item: T) -> None:
+        self.finished.put_nowait((await self.worker(index, item),))
+
+    def _on_done(self, task: asyncio.Task[None]) -> None:
+        self.mine.discard(task)
+        self.live.discard(task)
+        if task.cancelled() or task.exception() is not None:
+            self.finished.put_nowait(task)
 
 
 def _sources(items: Iterable[T] | AsyncIterable[T]) -> tuple[AsyncIterator[T] | None, Iterator[T]]:

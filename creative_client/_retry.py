@@ -1,13 +1,20 @@
-"""Retry policy: a frozen value per client, and the backoff wait generator it drives."""
+"""Retry policy: a frozen value per client, the backoff wait generator it drives, and
+the retry loop (``retrying``) the transport wraps around a send."""
 
 from __future__ import annotations
 
+import functools
+import logging
 import random
-from collections.abc import Generator
+from collections.abc import Awaitable, Callable, Generator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import attrs
+import backoff
+
+logger = logging.getLogger("creative_client")
 
 
 @attrs.frozen(kw_only=True)
@@ -38,6 +45,11 @@ class RetryPolicy:
             attempt += 1
             exc = yield delay
 
+    def longest_call(self, request_timeout: float) -> float:
+        """The longest one call can take: every attempt timing out, every pause at its cap."""
+        pause = max(self.max_delay, self.max_retry_after)
+        return self.max_attempts * request_timeout + (self.max_attempts - 1) * pause
+
     def backoff(self, attempt: int) -> float:
         """The computed delay before retry ``attempt + 1``: exponential, half jittered."""
         ceiling: float = min(self.max_delay, self.base_delay * 2**attempt)
@@ -62,3 +74,48 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if seconds != seconds:  # NaN
         return None
     return max(0.0, seconds)
+
+
+def retrying(
+    retry: RetryPolicy,
+    retryable: tuple[type[Exception], ...],
+    giveup: Callable[[Exception], bool],
+    send: Callable[..., Awaitable[object]],
+    provider: str,
+) -> Callable[..., Awaitable[object]]:
+    """``send`` under backoff on ``retryable`` errors, as ``retry`` says, until ``giveup``
+    holds; each retry logged."""
+    # backoff's stubs type a wait generator as send-less; ours is sent each exception.
+    wait_gen: Any = retry.wait_gen
+    retried: Callable[..., Awaitable[object]] = backoff.on_exception(
+        wait_gen,
+        retryable,
+        giveup=giveup,
+        max_tries=retry.max_attempts,
+        max_time=retry.max_time,
+        jitter=None,
+        on_backoff=functools.partial(_log_retry, provider),
+        logger=None,
+    )(send)
+    return retried
+
+
+def _log_retry(provider: str, details: Any) -> None:
+    """One INFO line per retry; the fields also ride on the record for structured logs."""
+    exc = details.get("exception")
+    call = details["args"][0]
+    fields = {
+        "provider": provider,
+        "method": call.method,
+        "path": call.path,
+        "error": type(exc).__name__,
+        "status": getattr(exc, "status", None),
+        "delay": round(float(details.get("wait") or 0.0), 3),
+        "attempt": int(details.get("tries", 0)),
+    }
+    logger.info(
+        "retrying %(provider)s %(method)s %(path)s after %(error)s (status=%(status)s) "
+        "in %(delay).2fs (attempt %(attempt)d)",
+        fields,
+        extra=fields,
+    )

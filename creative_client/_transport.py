@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 import aiohttp
-import backoff
 from aiolimiter import AsyncLimiter
 
 from ._http import RETRYABLE, Errors, HttpCall, may_resend_submit, may_retry_read
-from ._retry import RetryPolicy
+from ._retry import RetryPolicy, retrying
 from .errors import CreativeError, ProviderResponseError, SubmissionUncertainError
 
 logger = logging.getLogger("creative_client")
@@ -84,27 +83,9 @@ class Transport:
         self._limiter = _limiter(rate)
         #: The longest one call can take, every attempt timing out and every pause at its
         #: cap (infinite with a rate limit, whose queue has no bound).
-        self.longest_call = _longest_call(retry, request_timeout) if rate is None else float("inf")
-        self._retry_read = self._retrying(retry, _no_read_retry)
-        self._retry_submit = self._retrying(retry, _no_resend)
-
-    def _retrying(
-        self, retry: RetryPolicy, giveup: Callable[[Exception], bool]
-    ) -> Callable[..., Awaitable[object]]:
-        """``_again`` under backoff, as ``retry`` says, until ``giveup`` holds."""
-        # backoff's stubs type a wait generator as send-less; ours is sent each exception.
-        wait_gen: Any = retry.wait_gen
-        retried: Callable[..., Awaitable[object]] = backoff.on_exception(
-            wait_gen,
-            RETRYABLE,
-            giveup=giveup,
-            max_tries=retry.max_attempts,
-            max_time=retry.max_time,
-            jitter=None,
-            on_backoff=self._log_retry,
-            logger=None,
-        )(self._again)
-        return retried
+        self.longest_call = retry.longest_call(request_timeout) if rate is None else float("inf")
+        self._retry_read = retrying(retry, RETRYABLE, _no_read_retry, self._again, name)
+        self._retry_submit = retrying(retry, RETRYABLE, _no_resend, self._again, name)
 
     def __repr__(self) -> str:
         return f"Transport(provider={self.name!r}, base_url={self.base_url!r})"
@@ -266,26 +247,6 @@ class Transport:
                 return bytes(buf[:1024]), False
         return bytes(buf), True
 
-    def _log_retry(self, details: Any) -> None:
-        """One INFO line per retry; the fields also ride on the record for structured logs."""
-        exc = details.get("exception")
-        call: HttpCall = details["args"][0]
-        fields = {
-            "provider": self.name,
-            "method": call.method,
-            "path": call.path,
-            "error": type(exc).__name__,
-            "status": getattr(exc, "status", None),
-            "delay": round(float(details.get("wait") or 0.0), 3),
-            "attempt": int(details.get("tries", 0)),
-        }
-        logger.info(
-            "retrying %(provider)s %(method)s %(path)s after %(error)s (status=%(status)s) "
-            "in %(delay).2fs (attempt %(attempt)d)",
-            fields,
-            extra=fields,
-        )
-
 
 def _limiter(rate: float | None) -> AsyncLimiter | None:
     """A leaky bucket holding a tenth of a second's worth: about ``rate`` requests in any
@@ -294,12 +255,6 @@ def _limiter(rate: float | None) -> AsyncLimiter | None:
         return None
     burst = max(1.0, rate / 10)
     return AsyncLimiter(burst, burst / rate)
-
-
-def _longest_call(retry: RetryPolicy, request_timeout: float) -> float:
-    return retry.max_attempts * request_timeout + (retry.max_attempts - 1) * max(
-        retry.max_delay, retry.max_retry_after
-    )
 
 
 def _no_read_retry(exc: Exception) -> bool:

@@ -129,6 +129,14 @@ class Callbacks:
         if receiver is not None:
             receiver.attach(reader)
 
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """``(host, port)`` the server this client runs listens on, once it runs."""
+        if self.runner is None:
+            return None
+        host, port = self.runner.addresses[0][:2]
+        return host, port
+
     async def start(self) -> WebhookReceiver:
         """The receiver, serving at ``listen`` from the first call on."""
         async with self._starting:

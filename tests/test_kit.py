@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
 
@@ -40,3 +41,23 @@ def test_groups_can_be_picked() -> None:
     }
     with pytest.raises(ValueError, match="unknown conformance groups"):
         conformance_tests(groups=["status_codes", "nope"])
+
+
+async def test_client_tasks_sees_a_batch_in_flight_and_none_after() -> None:
+    """The kit's "nothing left running" check can fail: it sees the tasks of a batch."""
+    from creative_client.testing import FakeDeepixels
+    from creative_client.testing.kit._support import client_for, client_tasks
+
+    async with FakeDeepixels(job_duration=5.0) as fake, client_for(fake) as client:
+        batch = client.as_completed([f"p{i}" for i in range(3)], concurrency=3)
+        first = asyncio.ensure_future(anext(batch))
+        for _ in range(100):
+            if fake.count("submit") == 3:
+                break
+            await asyncio.sleep(0.01)
+        assert len(client_tasks()) >= 3
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        await batch.aclose()
+        assert not client_tasks()

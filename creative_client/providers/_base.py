@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping
-from typing import ClassVar, NoReturn
+from typing import Any, ClassVar, NoReturn
 from urllib.parse import urlsplit
 
 from .._http import HttpCall as HttpCall  # its home before creative_client/_http.py
@@ -29,6 +29,8 @@ class Provider(abc.ABC):
     takes_webhook: ClassVar[bool] = False
     takes_files: ClassVar[bool] = False
     takes_input: ClassVar[bool] = False
+    #: The prompt travels inside ``input`` as ``input["prompt"]`` (see ``wire_input``).
+    prompt_in_input: ClassVar[bool] = False
 
     def __init__(self, base_url: str | None = None) -> None:
         base = (base_url or self.default_base_url).rstrip("/")
@@ -72,6 +74,8 @@ class Provider(abc.ABC):
                 self._refuse("files", "must be non-empty strings (file ids)")
         if request.input and not self.takes_input:  # a mapping: the request's converter saw to it
             self._refuse("input", "is not taken by this provider")
+        if self.prompt_in_input and request.input.get("prompt", request.prompt) != request.prompt:
+            self._refuse("input", "has a 'prompt' that differs from the request's prompt")
         if not self.takes_model:
             return None
         model = request.model if request.model is not None else default_model
@@ -82,6 +86,12 @@ class Provider(abc.ABC):
                 "(the client's model=, CREATIVE_MODEL, or the CLI's --model)",
             )
         return model
+
+    def wire_input(self, request: GenerationRequest) -> dict[str, Any]:
+        """The request's ``input`` as sent: with the prompt in it if ``prompt_in_input``."""
+        if self.prompt_in_input:
+            return {**request.input, "prompt": request.prompt}
+        return dict(request.input)
 
     def _refuse(self, field: str, why: str) -> NoReturn:
         raise InvalidRequestError(f"{self.name}: '{field}' {why}", provider=self.name)

@@ -10,7 +10,7 @@ import attrs
 
 from .._models import Asset, AssetKind, GenerationRequest, Job, JobStatus
 from ._base import HttpCall, Provider
-from ._wire import (
+from .wire import (
     as_mapping,
     lookup_status,
     make_converter,
@@ -83,6 +83,7 @@ class Deepixels(Provider):
     takes_model = True
     takes_webhook = True
     takes_input = True
+    prompt_in_input = True
 
     def __init__(self, base_url: str | None = None) -> None:
         super().__init__(base_url)
@@ -92,16 +93,10 @@ class Deepixels(Provider):
     def auth_headers(self, api_key: str) -> Mapping[str, str]:
         return {"x-api-key": api_key}
 
-    def validate(self, request: GenerationRequest, default_model: str | None) -> str | None:
-        model = super().validate(request, default_model)
-        if request.input and request.input.get("prompt", request.prompt) != request.prompt:
-            self._refuse("input", "has a 'prompt' that differs from the request's prompt")
-        return model
-
     def submit_call(self, request: GenerationRequest, model: str | None) -> HttpCall:
         body: dict[str, Any] = {
             "model": model,
-            "input": {**request.input, "prompt": request.prompt},
+            "input": self.wire_input(request),
         }
         if request.webhook is not None:
             body["webhook"] = request.webhook

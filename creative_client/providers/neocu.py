@@ -12,7 +12,7 @@ import attrs
 from .._models import Asset, AssetKind, GenerationRequest, Job, JobStatus
 from ..errors import ProviderResponseError
 from ._base import HttpCall, Provider
-from ._wire import (
+from .wire import (
     as_mapping,
     iso_to_datetime,
     lookup_status,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
@@ -15,12 +16,39 @@ from ...providers import get_provider
 from .. import fake_for, fake_names
 from .._server import FakeServer
 
-__all__ = ["API_KEY", "FAST_RETRY", "client_for", "fake_for", "fake_names", "leak_check"]
+__all__ = [
+    "API_KEY",
+    "FAST_RETRY",
+    "client_for",
+    "client_tasks",
+    "fake_for",
+    "fake_names",
+    "leak_check",
+]
 
 API_KEY = "sk-test-SECRET-4f9c2e7a1b"
 
 #: Fast retries so failing paths finish quickly; the counts stay those of production.
 FAST_RETRY = RetryPolicy(max_attempts=4, max_time=10.0, base_delay=0.01, max_delay=0.05)
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_TESTING = os.path.join(_PACKAGE, "testing")
+
+
+def client_tasks() -> set[asyncio.Task[Any]]:
+    """Tasks still running that the client started (running code of ``creative_client``
+    outside ``creative_client.testing``), found through asyncio alone: the kit checks
+    what a user could, not a client's private state."""
+    current = asyncio.current_task()
+    found = set()
+    for task in asyncio.all_tasks():
+        code = getattr(task.get_coro(), "cr_code", None)
+        where = code.co_filename if code is not None else ""
+        ours = where.startswith(_PACKAGE) and not where.startswith(_TESTING)
+        if ours and task is not current and not task.done():
+            found.add(task)
+    return found
 
 
 def client_for(fake: FakeServer, **options: Any) -> CreativeClient:

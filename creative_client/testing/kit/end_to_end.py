@@ -21,7 +21,7 @@ from ... import (
 )
 from .._replies import Reply
 from .._server import FakeServer
-from ._support import FAST_RETRY, client_for, fake_for
+from ._support import FAST_RETRY, client_for, client_tasks, fake_for
 
 # -- waiting ----------------------------------------------------------------------------
 
@@ -218,7 +218,7 @@ async def test_breaking_out_cancels_work_in_flight(fake: FakeServer) -> None:
             async for outcome in batch:
                 assert isinstance(outcome.error, InvalidRequestError)
                 break
-        assert not client._live
+        assert not client_tasks()
     assert fake.count("submit") <= 3
 
 
@@ -237,7 +237,7 @@ async def test_cancelling_the_consumer_leaves_nothing_running(fake: FakeServer) 
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert not client._live
+        assert not client_tasks()
     assert fake.count("submit") == 8
 
 
@@ -252,4 +252,4 @@ async def test_leaving_the_block_with_jobs_in_flight(fake: FakeServer) -> None:
     with pytest.raises(RuntimeError, match="cancelled from outside"):
         await consumer
     await batch.aclose()
-    assert not client._live
+    assert not client_tasks()

@@ -13,7 +13,7 @@ from ... import CreativeClient, GenerationRequest, Progress, SubmissionUncertain
 from ...providers import get_provider
 from .._replies import Reply
 from .._server import FakeServer
-from ._support import API_KEY, client_for
+from ._support import API_KEY, client_for, client_tasks
 
 
 async def test_a_batch_may_hold_more_jobs_than_the_pool_has_connections(
@@ -62,7 +62,7 @@ async def test_cancelling_at_random_points_leaves_nothing_behind(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert not client._live
+        assert not client_tasks()
         assert fake.count("submit") <= done + 8  # never more than 8 in flight
     assert await _wait_for_no_connections(fake) == 0
 
@@ -76,7 +76,7 @@ async def test_breaking_out_then_closing_leaves_no_connection(fake: FakeServer) 
         async with contextlib.aclosing(batch):
             async for _ in batch:
                 break
-        assert not client._live
+        assert not client_tasks()
     assert await _wait_for_no_connections(fake) == 0
 
 

@@ -12,7 +12,7 @@ import attrs
 
 from creative_client import Asset, AssetKind, GenerationRequest, Job, JobStatus
 from creative_client.providers import HttpCall, Provider
-from creative_client.providers._wire import (
+from creative_client.providers.wire import (
     as_mapping,
     iso_to_datetime,
     lookup_status,
@@ -116,6 +116,7 @@ class Replicate(Provider):
     takes_model = True
     takes_input = True
     takes_webhook = True
+    prompt_in_input = True
 
     def __init__(self, base_url: str | None = None) -> None:
         super().__init__(base_url)
@@ -124,16 +125,10 @@ class Replicate(Provider):
     def auth_headers(self, api_key: str) -> Mapping[str, str]:
         return {"Authorization": f"Bearer {api_key}"}
 
-    def validate(self, request: GenerationRequest, default_model: str | None) -> str | None:
-        model = super().validate(request, default_model)
-        if request.input and request.input.get("prompt", request.prompt) != request.prompt:
-            self._refuse("input", "has a 'prompt' that differs from the request's prompt")
-        return model
-
     def submit_call(self, request: GenerationRequest, model: str | None) -> HttpCall:
         body: dict[str, Any] = {
             "version": model,
-            "input": {**request.input, "prompt": request.prompt},
+            "input": self.wire_input(request),
         }
         if request.webhook is not None:
             body["webhook"] = request.webhook

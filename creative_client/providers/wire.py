@@ -1,4 +1,9 @@
-"""Shared pieces for adapters' cattrs converters: strict primitives and one error boundary."""
+"""Helpers for adapters' cattrs converters: strict primitives and one error boundary.
+
+Public for provider plugins (see CONTRIBUTING.md, "Adding a provider"): build a
+converter with ``make_converter``, register each wire document with
+``register_object``, and read every answer through ``structure``, the parse boundary:
+compute nothing from wire values outside it."""
 
 from __future__ import annotations
 
