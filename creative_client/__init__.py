@@ -25,6 +25,7 @@ from .errors import (
     ProviderResponseError,
     RateLimitError,
     ServerError,
+    ShareUnavailableError,
     SubmissionUncertainError,
     TransportError,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "RateLimitError",
     "RetryPolicy",
     "ServerError",
+    "ShareUnavailableError",
     "SubmissionUncertainError",
     "SyncCreativeClient",
     "TransportError",

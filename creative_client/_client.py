@@ -18,6 +18,7 @@ import aiohttp
 
 from . import _config, _download
 from ._batches import BatchMethods
+from ._budget import make_budget
 from ._download import DEFAULT_MAX_DOWNLOAD
 from ._fanout import cancel_all
 from ._loops import Affinity
@@ -47,8 +48,14 @@ class CreativeClient(BatchMethods):
     ``connect_timeout`` and ``request_timeout`` bound each HTTP request;
     ``retry`` says how hard each is retried. ``rate`` caps the client's HTTP
     requests per second, all calls together (waiting for a turn holds no
-    connection). A ``session`` you pass is used and
-    left open; otherwise the client makes one and closes it on exit.
+    connection); ``max_jobs`` caps the jobs in flight at the provider (submitted, not
+    yet seen finished). A ``session`` you pass is used and left open; otherwise the
+    client makes one and closes it on exit.
+
+    Many processes, one budget: with ``share="postgresql://user@host/db"`` (the
+    ``[postgres]`` extra), ``rate`` and ``max_jobs`` hold for every client given the
+    same database and the same provider account, across processes and machines. A
+    process that dies gives its slots back within ``share_lease`` seconds.
 
     Webhooks (providers that take them: Deepixels): with ``webhook_listen="HOST:PORT"``
     the client serves a ``WebhookReceiver`` there while it is open (port 0 picks a
@@ -83,6 +90,9 @@ class CreativeClient(BatchMethods):
         webhook_receiver: WebhookReceiver | None = None,
         webhook_poll: float = 30.0,
         not_found_grace: float = 10.0,
+        max_jobs: int | None = None,
+        share: str | None = None,
+        share_lease: float = 30.0,
     ) -> None:
         # Every parameter, named as ClientOptions.check names it: checked there, once.
         options = ClientOptions.check(**{k: v for k, v in locals().items() if k != "self"})
@@ -97,7 +107,8 @@ class CreativeClient(BatchMethods):
         self._live: set[asyncio.Task[Any]] = set()
         self._affinity = Affinity()
         self._check_open = self._affinity.check_open
-        self._runner = runner = Runner.build(options, self._check_open)
+        self._budget = make_budget(options)
+        self._runner = runner = Runner.build(options, self._check_open, self._budget)
         self._transport = runner.transport
         # None unless jobs are awaited by callback: polling pays nothing for webhooks.
         self._callbacks = runner.callbacks
@@ -188,12 +199,13 @@ class CreativeClient(BatchMethods):
     async def __aenter__(self) -> Self:
         self._check_open()
         await self._transport.open()
-        if self._callbacks is not None:
-            try:
+        try:
+            await self._budget.open()
+            if self._callbacks is not None:
                 await self._callbacks.start()
-            except BaseException:
-                await self.aclose()
-                raise
+        except BaseException:
+            await self.aclose()
+            raise
         return self
 
     async def __aexit__(
@@ -212,8 +224,10 @@ class CreativeClient(BatchMethods):
         if self._callbacks is not None:
             self._callbacks.closed = True  # a wait cancelled below lets go of its callback
         await cancel_all(self._live)
+        self._runner.close()
         if self._callbacks is not None:
             await self._callbacks.close()
+        await self._budget.close()
         await self._transport.close()
 
     async def submit(

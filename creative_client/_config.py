@@ -22,14 +22,18 @@ _CLIENT_OPTIONS: Mapping[str, tuple[type, ...]] = {
     "webhook_listen": (str,),
     "webhook_public_url": (str,),
     "webhook_poll": (int, float),
+    "rate": (int, float),
+    "max_jobs": (int,),
+    "share": (str,),
+    "share_lease": (int, float),
 }
 _PROVIDER_KEYS = frozenset({"api_key", "api_key_env", "base_url", "model"})
 
 
 def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Client keyword arguments from ``CREATIVE_PROVIDER``, ``CREATIVE_BASE_URL``,
-    ``CREATIVE_MODEL`` and the provider's own key variable (its ``api_key_env``, by
-    convention ``<NAME>_API_KEY``: ``DEEPIXELS_API_KEY``, ``NEOCU_API_KEY``)."""
+    ``CREATIVE_MODEL``, ``CREATIVE_SHARE`` and the provider's own key variable (its
+    ``api_key_env``, by convention ``<NAME>_API_KEY``: ``DEEPIXELS_API_KEY``, ``NEOCU_API_KEY``)."""
     env = os.environ if environ is None else environ
     name = env.get("CREATIVE_PROVIDER", "").strip()
     if not name:
@@ -42,6 +46,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "api_key": _key_from_env(env, provider.api_key_env),
         "base_url": env.get("CREATIVE_BASE_URL") or None,
         "model": env.get("CREATIVE_MODEL") or None,
+        **({"share": env["CREATIVE_SHARE"]} if env.get("CREATIVE_SHARE") else {}),
     }
 
 
@@ -54,6 +59,9 @@ def from_config(
 
         provider = "neocu"          # which table below is used
         concurrency = 64            # optional client options
+        share = "postgresql://creative@db.internal/creative"   # one budget for the fleet
+        max_jobs = 64
+        rate = 150
 
         [deepixels]
         api_key_env = "DEEPIXELS_API_KEY"   # or api_key = "..."
@@ -78,7 +86,8 @@ def from_config(
             continue
         if key in _CLIENT_OPTIONS:
             if isinstance(value, bool) or not isinstance(value, _CLIENT_OPTIONS[key]):
-                raise ConfigurationError(f"config option {key!r} must be a number")
+                kind = "a string" if _CLIENT_OPTIONS[key] == (str,) else "a number"
+                raise ConfigurationError(f"config option {key!r} must be {kind}")
             options[key] = value
         elif key in provider_names():
             if not isinstance(value, Mapping):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+from urllib.parse import urlsplit
 
 import aiohttp
 import attrs
@@ -47,6 +48,9 @@ class ClientOptions:
     webhook_receiver: WebhookReceiver | None = attrs.field(default=None, repr=False)
     webhook_poll: float = 30.0
     not_found_grace: float = 10.0
+    max_jobs: int | None = None
+    share: str | None = attrs.field(default=None, repr=False)
+    share_lease: float = 30.0
 
     @property
     def webhooks(self) -> bool:
@@ -77,6 +81,9 @@ class ClientOptions:
         webhook_receiver: WebhookReceiver | None = None,
         webhook_poll: float = 30.0,
         not_found_grace: float = 10.0,
+        max_jobs: int | None = None,
+        share: str | None = None,
+        share_lease: float = 30.0,
     ) -> ClientOptions:
         """The options ``CreativeClient(...)`` was given, checked in the order given."""
         adapter = _provider(provider, base_url)
@@ -91,6 +98,11 @@ class ClientOptions:
             positive("rate", rate)
         positive("webhook_poll", webhook_poll)
         positive("not_found_grace", not_found_grace, zero_ok=True)
+        if max_jobs is not None:
+            positive("max_jobs", max_jobs, integer=True)
+        positive("share_lease", share_lease)
+        if share is not None:
+            check_share_url(share)
         listen = listen_address(webhook_listen, webhook_public_url, webhook_receiver)
         if webhook_public_url is not None:
             check_public_url(webhook_public_url)  # now, not when the receiver starts
@@ -115,6 +127,9 @@ class ClientOptions:
             webhook_receiver=webhook_receiver,
             webhook_poll=float(webhook_poll),
             not_found_grace=float(not_found_grace),
+            max_jobs=max_jobs,
+            share=share,
+            share_lease=float(share_lease),
         )
 
 
@@ -141,6 +156,35 @@ def _api_key(provider: Provider, api_key: str | None) -> str:
             f"the API key for {name} holds a control character (a stray newline?)"
         )
     return api_key
+
+
+def check_share_url(url: object) -> None:
+    """``share`` must be a PostgreSQL URL, and the ``[postgres]`` extra installed."""
+    if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigurationError(
+            "share must be a PostgreSQL URL (postgresql://user@host:port/db), "
+            f"got {shown_url(url) if isinstance(url, str) else type(url).__name__}"
+        )
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise ConfigurationError(
+            "share= needs the PostgreSQL driver: pip install 'creative_client[postgres]'"
+        ) from None
+
+
+def shown_url(url: str) -> str:
+    """A database URL fit for a message: no password (in the user part or the query)."""
+    try:
+        parts = urlsplit(url)
+        user = parts.username
+    except ValueError:
+        return "<a URL that does not parse>"
+    netloc = parts.netloc.rpartition("@")[2]
+    if user:
+        netloc = f"{user}{':***' if parts.password else ''}@{netloc}"
+    query = "?..." if parts.query else ""
+    return f"{parts.scheme}://{netloc}{parts.path}{query}"
 
 
 def positive(name: str, value: object, *, integer: bool = False, zero_ok: bool = False) -> None:

@@ -5,10 +5,12 @@ checks the caller's arguments and hands them here; the waits themselves are
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import attrs
 
+from ._budget import Budget
 from ._models import GenerationRequest, Job, JobStatus, as_sent
 from ._options import ClientOptions
 from ._progress import Tracker
@@ -23,7 +25,9 @@ from .providers import Provider
 class Runner:
     """Runs a client's jobs on its provider. ``timeout`` is the default wait (seconds)."""
 
-    __slots__ = ("_model", "_provider", "callbacks", "timeout", "transport", "waiting")
+    __slots__ = (
+        "_held", "_model", "_provider", "budget", "callbacks", "timeout", "transport", "waiting",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -33,6 +37,7 @@ class Runner:
         waiting: Waiting,
         callbacks: Callbacks | None,
         timeout: float,
+        budget: Budget | None = None,
     ) -> None:
         self._provider = provider
         self._model = model
@@ -40,9 +45,16 @@ class Runner:
         self.callbacks = callbacks
         self.waiting = waiting
         self.timeout = timeout
+        #: Job slots taken, ``None`` when ``max_jobs`` is not bounded.
+        self.budget = budget if budget is not None and budget.slots else None
+        #: Slots of jobs from ``submit()``: given back when a read sees the job end, or
+        #: when the timer runs out (a job nobody waits for).
+        self._held: dict[object, asyncio.TimerHandle] = {}
 
     @classmethod
-    def build(cls, options: ClientOptions, check_open: Callable[[], object]) -> Runner:
+    def build(
+        cls, options: ClientOptions, check_open: Callable[[], object], budget: Budget
+    ) -> Runner:
         """The parts a client with these options runs its jobs with."""
         provider = options.provider
         transport = Transport(
@@ -56,7 +68,7 @@ class Runner:
             connect_timeout=options.connect_timeout,
             request_timeout=options.request_timeout,
             pool_size=options.concurrency,
-            rate=options.rate,
+            gate=budget.gate,
         )
         waiting = Waiting(transport, options)
         callbacks = (
@@ -64,10 +76,27 @@ class Runner:
             if options.webhooks
             else None
         )
-        return cls(provider, options.model, transport, waiting, callbacks, options.timeout)
+        timeout = options.timeout
+        return cls(provider, options.model, transport, waiting, callbacks, timeout, budget)
 
     async def submit(self, request: GenerationRequest) -> Job:
         """The job, at once; when waiting by webhook, its callback is kept for ``wait``."""
+        budget = self.budget
+        if budget is None:
+            return await self._submit(request)
+        await budget.take_slot()
+        try:
+            job = await self._submit(request)
+        except SubmissionUncertainError:
+            self._give_later(None)
+            raise
+        except BaseException:
+            budget.give_slot()
+            raise
+        self._give_later(job.id)
+        return job
+
+    async def _submit(self, request: GenerationRequest) -> Job:
         callbacks = self.callbacks
         expected = await callbacks.expect(request) if callbacks is not None else None
         if callbacks is None or expected is None:
@@ -75,6 +104,25 @@ class Runner:
         job = await callbacks.submitted(self.send, request, expected)
         callbacks.keep(job.id, expected)
         return job
+
+    def _give_later(self, job_id: str | None) -> None:
+        """Hold a job's slot until a read sees the job end or ``timeout`` passes."""
+        assert self.budget is not None
+        key = job_id if job_id is not None else object()  # uncertain: it may run, unseen
+        self._held[key] = asyncio.get_running_loop().call_later(
+            self.timeout, lambda: self._seen(key)
+        )
+
+    def _seen(self, job: Job | object) -> None:
+        """The job ended (or its time ran out): its slot goes back, once."""
+        if isinstance(job, Job):
+            if not job.status.is_terminal:
+                return
+            job = job.id
+        timer = self._held.pop(job, None)
+        if timer is not None and self.budget is not None:
+            timer.cancel()
+            self.budget.give_slot()
 
     async def send(self, request: GenerationRequest, expected: Expected | None = None) -> Job:
         """One ``POST``, never resent; an answer naming no job is an uncertain submit."""
@@ -100,21 +148,51 @@ class Runner:
                 request=as_sent(request, model),
             ) from exc
 
+    def close(self) -> None:
+        """The client closes: slots still held go back with the budget's close."""
+        for timer in self._held.values():
+            timer.cancel()
+        self._held.clear()
+
     async def read(self, job_id: str) -> Job:
-        return await self.waiting.read(job_id)
+        job = await self.waiting.read(job_id)
+        if self._held:
+            self._seen(job)
+        return job
 
     async def wait(self, job_id: str, last: Job | None, limit: float) -> Job:
         """Until the job ends: by its callback if ``submit`` kept one, else by polling."""
         callbacks = self.callbacks
         expected = callbacks.expecting.pop(job_id, None) if callbacks is not None else None
         if callbacks is None or expected is None:
-            return await self.waiting.poll(job_id, last, limit)
-        return await callbacks.wait(self.waiting, job_id, last, limit, expected, claimed=True)
+            job = await self.waiting.poll(job_id, last, limit)
+        else:
+            job = await callbacks.wait(self.waiting, job_id, last, limit, expected, claimed=True)
+        if self._held:
+            self._seen(job)
+        return job
 
     async def generate(
         self, request: GenerationRequest, timeout: float | None, tracker: Tracker | None = None
     ) -> Job:
         """Submit and wait; a failed job raises ``JobFailedError``."""
+        budget = self.budget
+        if budget is None:
+            return await self._generate(request, timeout, tracker)
+        await budget.take_slot()
+        try:
+            return await self._generate(request, timeout, tracker)
+        except SubmissionUncertainError:
+            self._give_later(None)
+            budget = None
+            raise
+        finally:
+            if budget is not None:
+                budget.give_slot()
+
+    async def _generate(
+        self, request: GenerationRequest, timeout: float | None, tracker: Tracker | None
+    ) -> Job:
         callbacks = self.callbacks
         expected = await callbacks.expect(request) if callbacks is not None else None
         if expected is None:

@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar, cast
 
 import aiohttp
-from aiolimiter import AsyncLimiter
 
+from ._budget import Gate
 from ._http import RETRYABLE, Errors, HttpCall, may_resend_submit, may_retry_read
 from ._retry import RetryPolicy, retrying
 from .errors import CreativeError, ProviderResponseError, SubmissionUncertainError
@@ -48,7 +48,7 @@ class Transport:
         connect_timeout: float,
         request_timeout: float,
         pool_size: int,
-        rate: float | None = None,
+        gate: Gate | None = None,
         max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
         #: The provider's name, for messages and logs.
@@ -80,10 +80,10 @@ class Transport:
         self._pool_size = pool_size
         self._max_body = max_body
         self._closed = False
-        self._limiter = _limiter(rate)
+        self._limiter = gate
         #: The longest one call can take, every attempt timing out and every pause at its
         #: cap (infinite with a rate limit, whose queue has no bound).
-        self.longest_call = retry.longest_call(request_timeout) if rate is None else float("inf")
+        self.longest_call = retry.longest_call(request_timeout) if gate is None else float("inf")
         self._retry_read = retrying(retry, RETRYABLE, _no_read_retry, self._again, name)
         self._retry_submit = retrying(retry, RETRYABLE, _no_resend, self._again, name)
 
@@ -246,15 +246,6 @@ class Transport:
             if len(buf) > self._max_body:
                 return bytes(buf[:1024]), False
         return bytes(buf), True
-
-
-def _limiter(rate: float | None) -> AsyncLimiter | None:
-    """A leaky bucket holding a tenth of a second's worth: about ``rate`` requests in any
-    second, without a whole second's burst at the start."""
-    if not rate:
-        return None
-    burst = max(1.0, rate / 10)
-    return AsyncLimiter(burst, burst / rate)
 
 
 def _no_read_retry(exc: Exception) -> bool:

@@ -12,7 +12,8 @@
     ├── ProviderResponseError      an answer that breaks the contract (not JSON, missing fields)
     ├── SubmissionUncertainError   a submit whose outcome is unknown: a job may exist
     ├── JobFailedError             the job ran and failed
-    └── JobTimeoutError            the job did not finish before the deadline
+    ├── JobTimeoutError            the job did not finish before the deadline
+    └── ShareUnavailableError      the shared budget's database cannot be reached at start
 
 Each error carries the provider, the HTTP status where there was one, the
 provider's own message and the first bytes of the body. None ever carries an
@@ -38,6 +39,7 @@ __all__ = [
     "ProviderResponseError",
     "RateLimitError",
     "ServerError",
+    "ShareUnavailableError",
     "SubmissionUncertainError",
     "TransportError",
 ]
@@ -170,3 +172,11 @@ class JobTimeoutError(CreativeError):
         self.timeout = timeout
         self.job = job
         self.last_error = last_error
+
+
+class ShareUnavailableError(CreativeError):
+    """The database of ``share=`` could not be reached (or set up) as the client opened.
+
+    Once open, a client that loses the database keeps its running jobs, takes no new
+    slots, and reconnects by itself: this error is only ever raised at the start.
+    """

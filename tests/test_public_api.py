@@ -30,6 +30,7 @@ ERROR_NAMES = {
     "SubmissionUncertainError",
     "JobFailedError",
     "JobTimeoutError",
+    "ShareUnavailableError",
 }
 CLIENT_METHODS = {
     "submit",

@@ -1,0 +1,335 @@
+"""An account's budget shared through PostgreSQL: job slots (``max_jobs``) and request
+turns (``rate``) for every process given the same ``share`` and the same account.
+
+Slots: each process (a holder) states in the database how many it holds, under a
+lease it renews every third of the lease; one that dies gives them back when the lease
+runs out. A process takes slots for the jobs waiting in it, hands a finished job's slot
+straight to the next job waiting in it, and gives spare ones back after 20 ms (or at
+once when it holds more than its fair share and others wait). ``max_jobs`` is never
+exceeded while every holder is connected.
+
+Turns: one token bucket per account in the database, refilled at ``rate`` up to
+``rate * BLOCK`` tokens. A process takes at most that many at a time (as many as wait
+in it), and a token not spent within ``BLOCK`` seconds of asking is dropped, so in any
+one-second window the fleet sends at most ``rate * (1 + 2 * BLOCK) + 1`` requests.
+
+Losing the database, a process keeps its jobs and its slots, takes no new slots, sends
+at ``rate`` divided by the holders it last saw, and reconnects with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import math
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from aiolimiter import AsyncLimiter
+
+from .._budget import Budget, local_limiter
+from .._options import ClientOptions
+from ..errors import ShareUnavailableError
+from ._link import Down, Link
+from ._schema import SchemaError, account_of, channel_of, ensure
+
+logger = logging.getLogger("creative_client")
+
+#: Seconds of ``rate`` a process takes at most at once, and how long a token lives.
+BLOCK = 0.05
+#: How long spare slots stay before they go back (seconds).
+LINGER = 0.02
+#: How often a process waiting for slots asks again with no word from the others.
+RETRY = 0.25
+
+_TAKE = "select * from creative_take_slots(%s, %s, %s, %s, %s, %s, %s)"
+_HOLD = "select * from creative_hold(%s, %s, %s, %s, %s, %s)"
+_TOKENS = "select * from creative_take_tokens(%s, %s, %s, %s)"
+_LEAVE = "select creative_leave(%s, %s, %s)"
+
+
+class SharedBudget(Budget):
+    """The account's budget, shared by every client with the same ``share``."""
+
+    def __init__(self, options: ClientOptions) -> None:
+        assert options.share is not None
+        self._options = options
+        self.max_jobs = options.max_jobs
+        self.rate = options.rate
+        self.lease = options.share_lease
+        self.slots = options.max_jobs is not None
+        self.gate = _Turns(self) if options.rate else None
+        self.holder = uuid.uuid4()
+        self.account = self.channel = ""
+        self.secret = b""
+        self.link = Link(options.share, on_up=self._registered)
+        self.listen = Link(options.share, on_up=self._listening)
+        self.held = self.busy = 0
+        self.others_wanting = self.holders = 0
+        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self.freed = asyncio.Event()
+        self._ops = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._fetching = False
+        self._flush: asyncio.TimerHandle | None = None
+        self._opened = False
+        #: Called with each notification's payload other than "slots" (webhook fan-in).
+        self.on_notify: Callable[[str], object] | None = None
+
+    async def open(self) -> None:
+        if self._opened:
+            return
+        self._opened = True
+        conn = await self.link.open()
+        try:
+            salt, self.secret = await ensure(conn)
+        except (psycopg.Error, SchemaError) as exc:
+            raise ShareUnavailableError(
+                f"cannot use the share's database at {self.link.shown}: {exc}"
+            ) from None
+        provider = self._options.provider
+        self.account = account_of(salt, provider.name, provider.base_url, self._options.api_key)
+        self.channel = channel_of(self.account)
+        await self._registered(conn)
+        await self.listen.open()  # LISTENs on the channel (on_up), now that it is known
+        self._start(self._listener())
+        self._start(self._heartbeat())
+
+    def _start(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        if self._flush is not None:
+            self._flush.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for waiter in self.waiters:
+            waiter.cancel()
+        if self.account:
+            with contextlib.suppress(Down):
+                await self.link.call(_LEAVE, (self.account, self.holder, self.channel))
+        self.held = self.busy = 0
+        await self.listen.close()
+        await self.link.close()
+
+    # -- slots --------------------------------------------------------------------------
+
+    async def take_slot(self) -> None:
+        if not self._opened:
+            await self.open()
+        if self.held > self.busy and not self.waiters:
+            self.busy += 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        self._serve()
+        if not waiter.done() and not self._fetching:
+            self._fetching = True
+            self._start(self._fetch_slots())
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.give_slot()  # handed over as the caller was cancelled
+            else:
+                with contextlib.suppress(ValueError):
+                    self.waiters.remove(waiter)
+            raise
+
+    def give_slot(self) -> None:
+        if self.busy <= 0:
+            return  # closed meanwhile: everything went back then
+        self.busy -= 1
+        if self.waiters and not self._owes():
+            self._serve()
+        elif self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(LINGER, self._flushing)
+
+    def _owes(self) -> bool:
+        """Others wait and this process holds more than its fair share."""
+        if not self.others_wanting or self.max_jobs is None:
+            return False
+        return self.held > math.ceil(self.max_jobs / (self.holders + 1))
+
+    def _serve(self) -> None:
+        """Hand free slots to the jobs waiting here, first come first served."""
+        while self.waiters and self.held > self.busy:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                self.busy += 1
+                waiter.set_result(None)
+
+    async def _fetch_slots(self) -> None:
+        assert self.max_jobs is not None
+        try:
+            while self.waiters:
+                if not self.link.up.is_set():
+                    await self.link.up.wait()
+                    continue
+                self.freed.clear()
+                want = len(self.waiters)
+                async with self._ops:
+                    try:
+                        args = (self.account, self.holder, self.held, want, self.max_jobs)
+                        granted, self.others_wanting, self.holders = await self.link.call(
+                            _TAKE, (*args, self.lease, want)
+                        )
+                    except Down:
+                        continue
+                    self.held += granted
+                self._serve()
+                if self.waiters and granted < want:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(RETRY):
+                            await self.freed.wait()
+        finally:
+            self._fetching = False
+
+    def _flushing(self) -> None:
+        self._flush = None
+        self._start(self._give_back())
+
+    async def _give_back(self) -> None:
+        """Spare slots go back: all of them when this process owes, else those no job
+        waiting here needs."""
+        async with self._ops:
+            spare = self.held - self.busy
+            keep = 0 if self._owes() else min(spare, len(self.waiters))
+            if spare - keep <= 0:
+                return
+            held = self.held - (spare - keep)
+            with contextlib.suppress(Down):
+                self.others_wanting, self.holders = await self.link.call(_HOLD, self._hold(held))
+                self.held = held
+        self._serve()
+
+    async def _registered(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """State what this process holds, on a new connection (after a loss too)."""
+        if not self.account:
+            return  # the first connection: open() registers once the schema is there
+        row = await (await conn.execute(_HOLD, self._hold(self.held))).fetchone()
+        if row is not None:
+            self.others_wanting, self.holders = row
+
+    def _hold(self, held: int) -> tuple[object, ...]:
+        """``creative_hold``'s arguments: this process now holds ``held`` slots."""
+        wanting = len(self.waiters)
+        return (self.account, self.holder, held, self.lease, wanting, self.channel)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            async with self._ops:
+                with contextlib.suppress(Down):
+                    self.others_wanting, self.holders = await self.link.call(
+                        _HOLD, self._hold(self.held)
+                    )
+
+    # -- notifications ------------------------------------------------------------------
+
+    async def _listening(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        if self.channel:
+            await conn.execute(f'listen "{self.channel}"')
+
+    async def _listener(self) -> None:
+        while True:
+            conn = self.listen.conn
+            if conn is None:
+                await self.listen.up.wait()
+                self.freed.set()  # a notification may have been missed meanwhile
+                continue
+            try:
+                async for note in conn.notifies():
+                    if note.payload == "slots":
+                        self.freed.set()
+                    elif self.on_notify is not None:
+                        self.on_notify(note.payload)
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                self.listen.lost(exc)
+
+
+class _Turns:
+    """The gate the transport takes a turn at: a token from the account's bucket."""
+
+    def __init__(self, budget: SharedBudget) -> None:
+        assert budget.rate is not None
+        self._budget = budget
+        self.rate = budget.rate
+        self.block = max(1, math.floor(budget.rate * BLOCK))
+        self.tokens = 0
+        self.until = 0.0
+        self.waiters: collections.deque[asyncio.Future[bool]] = collections.deque()
+        self._fetching = False
+        self._fallback: AsyncLimiter | None = None
+
+    async def acquire(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.tokens > 0 and loop.time() < self.until and not self.waiters:
+            self.tokens -= 1
+            return
+        if not self._budget.link.up.is_set():  # the database is away: a share of the rate
+            await self._fallback_limiter().acquire()
+            return
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self.waiters.append(waiter)
+        if not self._fetching:
+            self._fetching = True
+            self._budget._start(self._fetch())
+        try:
+            shared = await waiter
+        except asyncio.CancelledError:
+            with contextlib.suppress(ValueError):
+                self.waiters.remove(waiter)
+            raise
+        if not shared:  # the database is away: this process's share of the rate
+            await self._fallback_limiter().acquire()
+
+    def _fallback_limiter(self) -> AsyncLimiter:
+        if self._fallback is None:
+            self._fallback = local_limiter(self.rate / (self._budget.holders + 1))
+        return self._fallback
+
+    async def _fetch(self) -> None:
+        budget, loop = self._budget, asyncio.get_running_loop()
+        try:
+            while self.waiters:
+                if self.tokens > 0 and loop.time() < self.until:
+                    self._hand(self.tokens)
+                    continue
+                want = min(self.block, len(self.waiters))
+                asked = loop.time()
+                try:
+                    granted, wait = await budget.link.call(
+                        _TOKENS, (budget.account, want, self.rate, float(self.block))
+                    )
+                except Down:
+                    self._release_all(shared=False)
+                    continue
+                self._fallback = None
+                self.tokens, self.until = granted, asked + BLOCK
+                self._hand(granted)
+                if self.waiters and granted < want:
+                    await asyncio.sleep(max(wait, 0.001))
+        finally:
+            self._fetching = False
+
+    def _hand(self, count: int) -> None:
+        while count > 0 and self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(True)
+                count -= 1
+                self.tokens -= 1
+
+    def _release_all(self, *, shared: bool) -> None:
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(shared)

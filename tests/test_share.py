@@ -1,0 +1,264 @@
+"""One provider budget shared by many processes through PostgreSQL (``share=``).
+
+Every test runs against the real PostgreSQL server the suite starts (``postgres`` in
+conftest.py) and real client processes where processes matter; the fake provider
+counts what the fleet did (jobs in flight, requests per window).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from creative_client import (
+    ConfigurationError,
+    CreativeClient,
+    ShareUnavailableError,
+)
+from creative_client.testing import FakeDeepixels
+from creative_client.testing._postgres import PostgresServer
+
+KEY = "sk-share-test-7d1e0c9a55"
+WORKER = Path(__file__).with_name("_share_worker.py")
+#: The stated bound on requests in any one-second window (``_pg/_budget.py``).
+OVERSHOOT = 1.1
+
+
+def _options(fake: FakeDeepixels, share: str, **more: Any) -> dict[str, Any]:
+    return {
+        "api_key": KEY, "base_url": fake.base_url, "model": "m", "share": share,
+        "poll_initial": 0.05, "poll_max": 0.1, "concurrency": 64, **more,
+    }  # fmt: skip
+
+
+async def _worker(tag: str, n: int, options: dict[str, Any]) -> asyncio.subprocess.Process:
+    settings = json.dumps({"tag": tag, "n": n, "options": options})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(WORKER), settings,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    async with asyncio.timeout(30):
+        line = await proc.stdout.readline()
+    assert line == b"ready\n", (line, await proc.stderr.read() if proc.stderr else b"")
+    return proc
+
+
+async def _result(proc: asyncio.subprocess.Process) -> dict[str, Any]:
+    async with asyncio.timeout(50):
+        out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return result
+
+
+def _busiest_second(times: Sequence[float]) -> int:
+    """The most requests in any one-second window."""
+    ordered, most, start = sorted(times), 0, 0
+    for end, t in enumerate(ordered):
+        while t - ordered[start] >= 1.0:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+async def test_processes_share_max_jobs(share: str) -> None:
+    async with FakeDeepixels(job_duration=0.2, api_key=KEY) as fake:
+        options = _options(fake, share, max_jobs=6)
+        procs = [await _worker(tag, 20, options) for tag in "abc"]
+        results = [await _result(p) for p in procs]
+        assert [r["ok"] for r in results] == [20, 20, 20], results
+        assert fake.count("submit") == 60
+        assert fake.peak_active <= 6  # never more in flight at the provider, fleet-wide
+        assert fake.peak_active >= 4  # and the budget was used
+
+
+async def test_processes_share_the_rate(share: str) -> None:
+    rate = 40
+    async with FakeDeepixels(job_duration=0.0, api_key=KEY) as fake:
+        options = _options(fake, share, rate=rate)
+        procs = [await _worker(tag, 25, options) for tag in "abc"]
+        results = [await _result(p) for p in procs]
+        assert [r["ok"] for r in results] == [25, 25, 25], results
+        times = [r.at for r in fake.requests]
+        assert len(times) >= 150
+        assert _busiest_second(times) <= rate * OVERSHOOT + 1
+
+
+async def test_without_share_each_process_has_its_own_budget(share: str) -> None:
+    """The problem ``share`` solves, as a check that the test above can fail."""
+    rate = 40
+    async with FakeDeepixels(job_duration=0.0, api_key=KEY) as fake:
+        options = _options(fake, share, rate=rate)
+        del options["share"]
+        procs = [await _worker(tag, 25, options) for tag in "abc"]
+        await asyncio.gather(*(_result(p) for p in procs))
+        assert _busiest_second([r.at for r in fake.requests]) > rate * OVERSHOOT + 1
+
+
+async def test_a_killed_process_gives_its_slots_back_within_the_lease(share: str) -> None:
+    async with FakeDeepixels(job_duration=3600.0, api_key=KEY) as fake:
+        options = _options(fake, share, max_jobs=4, share_lease=1.0)
+        doomed = await _worker("doomed", 4, options)
+        for _ in range(1000):  # at most 20 s
+            if fake.count("submit") == 4:
+                break
+            await asyncio.sleep(0.02)
+        doomed.send_signal(signal.SIGKILL)
+        await doomed.wait()
+        fake.job_duration = 0.05
+        async with asyncio.timeout(20), CreativeClient("deepixels", **options) as client:
+            outcomes = await client.generate_many([f"after-{i}" for i in range(8)])
+        assert all(o.ok for o in outcomes)
+        assert fake.count("submit") == 12
+
+
+async def test_clients_in_one_process_share_too(share: str) -> None:
+    async with FakeDeepixels(job_duration=0.1, api_key=KEY) as fake:
+        options = _options(fake, share, max_jobs=3)
+        async with (
+            CreativeClient("deepixels", **options) as one,
+            CreativeClient("deepixels", **options) as two,
+        ):
+            batches = await asyncio.gather(
+                one.generate_many([f"one-{i}" for i in range(12)]),
+                two.generate_many([f"two-{i}" for i in range(12)]),
+            )
+        assert all(o.ok for batch in batches for o in batch)
+        assert fake.peak_active <= 3
+
+
+async def test_submit_holds_a_slot_until_the_job_is_seen_finished(share: str) -> None:
+    async with FakeDeepixels(job_duration=0.2, api_key=KEY) as fake:
+        options = _options(fake, share, max_jobs=2)
+        async with CreativeClient("deepixels", **options) as client:
+            jobs = [await client.submit(f"p{i}") for i in range(2)]
+            third = asyncio.ensure_future(client.submit("third"))
+            await asyncio.sleep(0.4)  # both ended at the provider, unseen: no slot free
+            assert not third.done()
+            await client.wait(jobs[0])
+            job = await asyncio.wait_for(third, 10)
+            await client.wait(job)
+            await client.wait(jobs[1])
+        assert fake.count("submit") == 3
+
+
+async def test_different_keys_are_different_accounts(share: str) -> None:
+    async with FakeDeepixels(job_duration=0.3) as fake:
+        first = _options(fake, share, max_jobs=1)
+        second = {**first, "api_key": KEY + "-other"}
+        async with (
+            CreativeClient("deepixels", **first) as one,
+            CreativeClient("deepixels", **second) as two,
+        ):
+            await asyncio.gather(one.generate("a"), two.generate("b"))
+        assert fake.peak_active == 2  # each account had its own slot
+
+
+async def test_nothing_secret_is_stored(share: str) -> None:
+    async with FakeDeepixels(job_duration=0.0, api_key=KEY) as fake:
+        options = _options(fake, share, max_jobs=2, rate=50)
+        async with CreativeClient("deepixels", **options) as client:
+            await client.generate("a")
+    async with await psycopg.AsyncConnection.connect(share) as conn:
+        dump = ""
+        for table in ("creative_meta", "creative_accounts", "creative_holders"):
+            rows = await (await conn.execute(f"select * from {table}")).fetchall()
+            dump += repr(rows)
+    assert KEY not in dump and KEY[-10:] not in dump
+
+
+async def test_an_unreachable_database_is_a_clear_error_at_start() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens there once closed
+    url = f"postgresql://creative:hunter2-secret@127.0.0.1:{port}/creative"
+    async with FakeDeepixels(api_key=KEY) as fake:
+        client = CreativeClient("deepixels", **_options(fake, url, max_jobs=2))
+        with pytest.raises(ShareUnavailableError) as caught:
+            async with asyncio.timeout(20):
+                await client.__aenter__()
+        assert client.closed
+        assert "hunter2" not in str(caught.value) and "127.0.0.1" in str(caught.value)
+        assert fake.count("submit") == 0
+
+
+async def test_a_restarted_database_pauses_nothing_and_loses_nothing(
+    postgres: PostgresServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with FakeDeepixels(job_duration=0.15, api_key=KEY) as fake:
+        options = _options(fake, postgres.url, max_jobs=4, rate=200)
+        async with CreativeClient("deepixels", **options) as client:
+            batch = asyncio.ensure_future(
+                client.generate_many([f"p{i}" for i in range(60)], concurrency=20)
+            )
+            await asyncio.sleep(0.3)
+            await asyncio.to_thread(postgres.restart)
+            async with asyncio.timeout(40):
+                outcomes = await batch
+        assert all(o.ok for o in outcomes)
+        assert fake.count("submit") == 60  # none sent twice
+        assert max(fake.prompts.values()) == 1
+        assert fake.peak_active <= 4
+    assert "lost the share's database" in caplog.text
+
+
+async def test_a_newer_schema_is_refused(postgres: PostgresServer) -> None:
+    async with await psycopg.AsyncConnection.connect(postgres.url, autocommit=True) as conn:
+        await conn.execute("drop database if exists newer")
+        await conn.execute("create database newer")
+    url = postgres.url.rsplit("/", 1)[0] + "/newer"
+    async with FakeDeepixels(api_key=KEY) as fake:
+        async with CreativeClient("deepixels", **_options(fake, url, max_jobs=1)):
+            pass  # creates the schema, version 1
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await conn.execute("update creative_meta set version = 99")
+        with pytest.raises(ShareUnavailableError, match="version 99"):
+            async with CreativeClient("deepixels", **_options(fake, url, max_jobs=1)):
+                pass
+
+
+def test_share_must_be_a_postgresql_url() -> None:
+    with pytest.raises(ConfigurationError, match="PostgreSQL URL"):
+        CreativeClient("deepixels", KEY, model="m", share="sqlite:///x.db")
+    with pytest.raises(ConfigurationError, match="max_jobs"):
+        CreativeClient("deepixels", KEY, model="m", max_jobs=0)
+
+
+def test_a_missing_extra_names_it() -> None:
+    code = (
+        "import sys; sys.modules['psycopg'] = None\n"
+        "from creative_client import CreativeClient, ConfigurationError\n"
+        "try:\n"
+        "    CreativeClient('deepixels', 'k-12345678', model='m', share='postgresql://h/db')\n"
+        "except ConfigurationError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "creative_client[postgres]" in out.stdout
+
+
+def test_from_env_and_from_config_take_share(share: str, tmp_path: Path) -> None:
+    env = {"CREATIVE_PROVIDER": "deepixels", "DEEPIXELS_API_KEY": KEY, "CREATIVE_SHARE": share}
+    assert CreativeClient.from_env(env)._budget.slots is False  # share alone: no bounds
+    config = tmp_path / "creative.toml"
+    config.write_text(
+        f'provider = "deepixels"\nshare = "{share}"\nmax_jobs = 8\nrate = 20\n'
+        '[deepixels]\nmodel = "m"\n'
+    )
+    client = CreativeClient.from_config(config, {"DEEPIXELS_API_KEY": KEY})
+    assert client._budget.slots is True and client._budget.gate is not None
+    assert os.fspath(config)
