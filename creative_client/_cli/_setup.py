@@ -12,7 +12,7 @@ import attrs
 from ..errors import JobFailedError, SubmissionUncertainError
 from ._files import check_writable_file, check_writable_folder
 from ._inputs import Entry, Inputs
-from ._journal import Journal, JournalError
+from ._journal import Journal, JournalBackend, JournalError
 from ._out import jobs_recorded
 
 
@@ -51,7 +51,7 @@ def open_journal(
     provider: str,
     entries: list[Entry],
     warn: Callable[[str], None],
-) -> Journal:
+) -> JournalBackend:
     """The batch's journal, checked against this run and set up for it: rows for the
     entries, submits an earlier run left in flight marked uncertain, and the rows
     this run is told to send again made pending. Raises ``UsageError``."""
@@ -124,7 +124,7 @@ def _check_input(
     warn(f"creative: the journal was made from {what}; going on (--force)")
 
 
-def _recover(opts: BatchOptions, journal: Journal, warn: Callable[[str], None]) -> None:
+def _recover(opts: BatchOptions, journal: JournalBackend, warn: Callable[[str], None]) -> None:
     """What earlier runs left in flight, and what this run is told to send again."""
     lost = journal.move(
         "submitting",
