@@ -1,11 +1,11 @@
 # Two set-up commands, each from a fresh clone with only Python:
 #   make demo   -- venv, install, run a batch of 200 prompts against the built-in fake provider
-#   make test   -- venv, install with dev extras, run the whole test suite
+#   make test   -- venv, install with dev extras, PostgreSQL if missing, run the whole test suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint check clean
+.PHONY: demo test lint check clean postgres
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,12 @@ demo: $(VENV)/.installed
 	@echo "--- the first lines of .demo/out.jsonl:"
 	@head -n 3 .demo/out.jsonl
 
-test: $(VENV)/.installed-dev
+# The tests start their own PostgreSQL servers on loopback: the binaries must be there
+# (as root with apt-get, .ci/ensure-postgres installs Debian's postgresql).
+postgres:
+	bash .ci/ensure-postgres
+
+test: $(VENV)/.installed-dev postgres
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-dev

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from creative_client.testing import FakeDeepixels, FakeNeocu, fake_names
+from creative_client.testing._postgres import PostgresServer
 from creative_client.testing.kit import API_KEY, fake_fixture, provider_fixture
 from creative_client.testing.kit import leak_check as leak_check  # autouse: no leaks, anywhere
 
@@ -24,3 +25,17 @@ async def deepixels() -> AsyncIterator[FakeDeepixels]:
 async def neocu() -> AsyncIterator[FakeNeocu]:
     async with FakeNeocu(api_key=API_KEY) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server on loopback, for the whole session (started on first
+    use, stopped and removed at the end)."""
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def share(postgres: PostgresServer) -> str:
+    """The URL of the session's PostgreSQL server, for ``share=``."""
+    return postgres.url
