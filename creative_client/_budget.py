@@ -17,6 +17,9 @@ from aiolimiter import AsyncLimiter
 
 if TYPE_CHECKING:
     from ._options import ClientOptions
+    from ._webhook_server import FanIn
+    from ._webhooks import Reader
+    from .providers import Provider
 
 
 class Gate(Protocol):
@@ -38,6 +41,10 @@ class Budget(abc.ABC):
 
     async def close(self) -> None:  # noqa: B027
         """Give back what is held; idempotent."""
+
+    def fan_in(self, provider: Provider, reader: Reader) -> FanIn | None:
+        """A shared budget's part in webhooks across replicas; ``None`` for a local one."""
+        return None
 
     @abc.abstractmethod
     async def take_slot(self) -> None:

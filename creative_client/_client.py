@@ -202,6 +202,9 @@ class CreativeClient(BatchMethods):
         try:
             await self._budget.open()
             if self._callbacks is not None:
+                fan_in = self._budget.fan_in(self._provider, self._runner.waiting.read)
+                if fan_in is not None:
+                    self._callbacks.share(fan_in)
                 await self._callbacks.start()
         except BaseException:
             await self.aclose()

@@ -72,6 +72,9 @@ class SyncCreativeClient:
         webhook_public_url: str | None = None,
         webhook_poll: float = 30.0,
         not_found_grace: float = 10.0,
+        max_jobs: int | None = None,
+        share: str | None = None,
+        share_lease: float = 30.0,
     ) -> None:
         options = dict(locals())  # every parameter, named as CreativeClient names it
         del options["self"]

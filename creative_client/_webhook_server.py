@@ -8,7 +8,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 
@@ -104,6 +104,14 @@ async def serve(
     return runner, receiver
 
 
+class FanIn(Protocol):
+    """A share's part in callbacks (``creative_client/_pg/_fanin.py``)."""
+
+    def attach(self, receiver: WebhookReceiver) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 class Callbacks:
     """How one client waits by callback: its receiver (given, or served at ``listen``
     from the first need on) and the callbacks its submitted jobs expect.
@@ -126,6 +134,7 @@ class Callbacks:
         self.runner: web.AppRunner | None = None
         self.expecting: dict[str, Expected] = {}
         self.closed = False
+        self.fan_in: FanIn | None = None
         if receiver is not None:
             receiver.attach(reader)
 
@@ -147,12 +156,22 @@ class Callbacks:
             self.runner, self.receiver = await serve(
                 self._listen, self._public_url, self._reader, self._check_open
             )
+            if self.fan_in is not None:
+                self.fan_in.attach(self.receiver)
             return self.receiver
+
+    def share(self, fan_in: FanIn) -> None:
+        """Take part in a share's callbacks: any replica may take this client's."""
+        self.fan_in = fan_in
+        if self.receiver is not None:
+            fan_in.attach(self.receiver)
 
     async def close(self) -> None:
         """Forget every callback, stop the confirming reads, stop the server if ours."""
         self.closed = True
         self.expecting.clear()
+        if self.fan_in is not None:
+            await self.fan_in.close()
         if self.receiver is not None:
             await self.receiver.detach()  # its reads use the session closed after this
         runner, self.runner = self.runner, None

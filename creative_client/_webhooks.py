@@ -8,7 +8,10 @@ the client and resolves the job's waiter only if the read says it has ended.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
+import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from urllib.parse import SplitResult, urlsplit
@@ -24,6 +27,28 @@ DEFAULT_MAX_BODY = 256 * 1024
 CALLBACK_PATH = "/creative-client/callback/"
 
 Reader = Callable[[str], Awaitable[Job]]
+#: Hands on a callback this receiver did not mint but its share signed: (token, body).
+Relay = Callable[[str, bytes], object]
+
+
+class Signer:
+    """Callback tokens any replica of a share can tell from forgeries: a random part and
+    its HMAC under the share's secret (``creative_client/_pg/_fanin.py``)."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def _mac(self, nonce: str) -> str:
+        digest = hmac.new(self._secret, nonce.encode(), hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def mint(self) -> str:
+        nonce = secrets.token_urlsafe(18)
+        return f"{nonce}.{self._mac(nonce)}"
+
+    def signed(self, token: str) -> bool:
+        nonce, dot, mac = token.partition(".")
+        return bool(dot) and hmac.compare_digest(mac, self._mac(nonce))
 
 
 def check_public_url(url: str) -> SplitResult:
@@ -111,6 +136,10 @@ class WebhookReceiver:
         self.app.router.add_route("*", CALLBACK_PATH + "{token}", self._callback)
         self.callbacks = 0
         self.confirmations = 0
+        #: With a share: tokens signed for the fleet, and where a replica's go.
+        self.signer: Signer | None = None
+        self.relay: Relay | None = None
+        self.relayed = 0
 
     def __repr__(self) -> str:
         return f"WebhookReceiver({self.shown_url!r}, expecting={len(self._expected)})"
@@ -134,7 +163,7 @@ class WebhookReceiver:
 
     def expect(self) -> Expected:
         """A new callback URL, not yet tied to a job."""
-        token = secrets.token_urlsafe(24)
+        token = self.signer.mint() if self.signer is not None else secrets.token_urlsafe(24)
         expected = Expected(token, self._prefix + token)
         self._expected[token] = expected
         return expected
@@ -158,21 +187,46 @@ class WebhookReceiver:
     async def _callback(self, request: web.Request) -> web.Response:
         if request.method != "POST":
             return web.json_response({"error": "method not allowed"}, status=405)
-        expected = self._expected.get(request.match_info["token"])
-        if expected is None:
+        token = request.match_info["token"]
+        expected = self._expected.get(token)
+        if expected is None and not self._relayed(token):
             return web.json_response({"error": "unknown callback"}, status=404)
         length = request.content_length
         if length is not None and length > self.max_body:
             return web.json_response({"error": "body too large"}, status=413)
         try:
-            await request.read()  # the body is only a hint; drain it within the cap
+            body = await request.read()  # the body is only a hint; drain it within the cap
         except web.HTTPRequestEntityTooLarge:
             return web.json_response({"error": "body too large"}, status=413)
+        if expected is None:
+            assert self.relay is not None
+            self.relayed += 1
+            self.relay(token, body)  # another replica's job: confirmed here, handed there
+            return web.json_response({"ok": True}, status=202)
         self.callbacks += 1
         expected.called = True
         if expected.job_id is not None:
             self._confirm_soon(expected)
         return web.json_response({"ok": True}, status=202)
+
+    def _relayed(self, token: str) -> bool:
+        """Whether a token this receiver does not know is the fleet's, to hand on."""
+        return self.relay is not None and self.signer is not None and self.signer.signed(token)
+
+    def delivered(self, token: str, job: Job | None) -> None:
+        """Another replica took this job's callback: ``job`` as its read found it ended,
+        or ``None`` when it could not confirm (then this receiver reads the job)."""
+        expected = self._expected.get(token)
+        if expected is None or expected.job is not None or expected.gone:
+            return
+        if job is not None and job.id == expected.job_id and job.status.is_terminal:
+            if expected.read is not None:
+                expected.read.cancel()
+            expected._resolve(job)
+            return
+        expected.called = True
+        if expected.job_id is not None:
+            self._confirm_soon(expected)
 
     def _confirm_soon(self, expected: Expected) -> None:
         """Read the job, unless it is known or a read is on its way."""

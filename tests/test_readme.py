@@ -1,6 +1,7 @@
 """Every Python block in README.md runs as written, each as a program of its own, against
 the built-in fake providers: the environment points ``from_env()`` at a fake Deepixels
-in a process of its own, and the README's TOML block is the ``creative.toml`` beside it."""
+in a process of its own and ``CREATIVE_SHARE`` at the suite's PostgreSQL server, and the
+README's TOML block is the ``creative.toml`` beside it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from creative_client.testing import FakeProcess
+from creative_client.testing._postgres import PostgresServer
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
@@ -45,7 +47,7 @@ def test_the_readme_has_python_blocks_and_one_config_block() -> None:
 
 @pytest.mark.parametrize(("line", "code"), PYTHON, ids=[f"line-{n}" for n, _ in PYTHON])
 def test_a_python_block_runs_as_written(
-    line: int, code: str, fake: FakeProcess, tmp_path: Path
+    line: int, code: str, fake: FakeProcess, postgres: PostgresServer, tmp_path: Path
 ) -> None:
     (tmp_path / "creative.toml").write_text(CONFIG[0])
     (tmp_path / "prompts.txt").write_text("a red fox\na blue whale\na green parrot\n")
@@ -56,6 +58,7 @@ def test_a_python_block_runs_as_written(
         CREATIVE_MODEL="flux-schnell",
         DEEPIXELS_API_KEY="readme-test-key",
         NEOCU_API_KEY="readme-test-key",
+        CREATIVE_SHARE=postgres.url,
         PYTHONWARNINGS="error",
     )
     (tmp_path / "block.py").write_text(code)

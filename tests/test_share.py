@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import psycopg
 import pytest
 
@@ -262,3 +263,56 @@ def test_from_env_and_from_config_take_share(share: str, tmp_path: Path) -> None
     client = CreativeClient.from_config(config, {"DEEPIXELS_API_KEY": KEY})
     assert client._budget.slots is True and client._budget.gate is not None
     assert os.fspath(config)
+
+
+async def test_a_callback_reaching_another_replica_is_handed_over(share: str) -> None:
+    """The load balancer sends every callback to replica B; replica A awaits the jobs.
+    A's fallback poll is 30 s away, so only the hand-over can end A's waits in time."""
+    async with FakeDeepixels(job_duration=0.2, api_key=KEY) as fake:
+        options = _options(fake, share, webhook_poll=30.0, webhook_listen="127.0.0.1:0")
+        async with CreativeClient("deepixels", **options) as b:
+            address = b.webhook_address
+            assert address is not None
+            a_options = {**options, "webhook_public_url": f"http://127.0.0.1:{address[1]}"}
+            async with CreativeClient("deepixels", **a_options) as a:
+                async with asyncio.timeout(15):
+                    outcomes = await a.generate_many([f"p{i}" for i in range(20)])
+                assert all(o.ok for o in outcomes)
+                receiver_a, receiver_b = a.webhook_receiver, b.webhook_receiver
+                assert receiver_a is not None and receiver_b is not None
+                assert receiver_b.relayed == 20 and receiver_a.callbacks == 0
+        assert fake.count("submit") == 20
+        assert fake.count("get") <= 20 * 1.2  # one confirming read per job, on B
+
+
+async def test_a_forged_callback_is_not_relayed(share: str) -> None:
+    async with FakeDeepixels(api_key=KEY) as fake:
+        options = _options(fake, share, webhook_listen="127.0.0.1:0")
+        async with CreativeClient("deepixels", **options) as client:
+            address = client.webhook_address
+            assert address is not None
+            base = f"http://127.0.0.1:{address[1]}/creative-client/callback/"
+            async with aiohttp.ClientSession() as session:
+                for token in ("made-up", "abc.def", "x" * 24 + ".AAAAAAAAAAAAAAAAAAAAAA"):
+                    async with session.post(base + token, json={"job_id": "j"}) as resp:
+                        assert resp.status == 404
+            receiver = client.webhook_receiver
+            assert receiver is not None and receiver.relayed == 0
+        assert fake.count("get") == 0
+
+
+async def test_max_jobs_without_share_bounds_one_process() -> None:
+    async with FakeDeepixels(job_duration=0.1, api_key=KEY) as fake:
+        options = _options(fake, "", max_jobs=3)
+        del options["share"]
+        async with CreativeClient("deepixels", **options) as client:
+            outcomes = await client.generate_many([f"p{i}" for i in range(15)], concurrency=10)
+            jobs = [await client.submit(f"s{i}") for i in range(3)]
+            blocked = asyncio.ensure_future(client.submit("fourth"))
+            await asyncio.sleep(0.3)
+            assert not blocked.done()  # three submitted, none seen finished
+            for job in jobs:
+                await client.wait(job)
+            await client.wait(await asyncio.wait_for(blocked, 10))
+        assert all(o.ok for o in outcomes)
+        assert fake.peak_active == 3

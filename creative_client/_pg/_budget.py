@@ -33,7 +33,10 @@ from aiolimiter import AsyncLimiter
 
 from .._budget import Budget, local_limiter
 from .._options import ClientOptions
+from .._webhook_server import FanIn
+from .._webhooks import Reader
 from ..errors import ShareUnavailableError
+from ..providers import Provider
 from ._link import Down, Link
 from ._schema import SchemaError, account_of, channel_of, ensure
 
@@ -98,6 +101,11 @@ class SharedBudget(Budget):
         await self.listen.open()  # LISTENs on the channel (on_up), now that it is known
         self._start(self._listener())
         self._start(self._heartbeat())
+
+    def fan_in(self, provider: Provider, reader: Reader) -> FanIn | None:
+        from ._fanin import FanIn as SharedFanIn
+
+        return SharedFanIn(self, provider, reader)
 
     def _start(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro)

@@ -17,7 +17,9 @@ _LOCK = 0x63726561
 
 class SchemaError(Exception):
     """The database holds a schema this code cannot use."""
-  # pg_advisory_xact_lock key: "crea"
+
+
+# pg_advisory_xact_lock key: "crea"
 
 _V1 = """
 create table if not exists creative_meta (
