@@ -316,3 +316,32 @@ async def test_max_jobs_without_share_bounds_one_process() -> None:
             await client.wait(await asyncio.wait_for(blocked, 10))
         assert all(o.ok for o in outcomes)
         assert fake.peak_active == 3
+
+
+def test_two_cli_batches_share_one_budget(share: str, tmp_path: Path) -> None:
+    from creative_client.testing import FakeProcess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CREATIVE_")}
+    env.update(CREATIVE_PROVIDER="deepixels", CREATIVE_MODEL="m", DEEPIXELS_API_KEY=KEY)
+    for name in "ab":
+        lines = [json.dumps({"id": f"{name}{i}", "prompt": f"{name} {i}"}) for i in range(12)]
+        (tmp_path / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
+    with FakeProcess("deepixels", job_duration=0.2) as fake:
+        budget = ["--base-url", fake.base_url, "--share", share, "--max-jobs", "3", "--quiet"]
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "creative_client", "batch", f"{name}.jsonl", *budget],
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for name in "ab"
+        ]
+        for run in runs:
+            _, err = run.communicate(timeout=60)
+            assert run.returncode == 0, err
+        stats = fake.stats()
+    assert stats["submit"] == 24
+    assert stats["peak_active"] <= 3

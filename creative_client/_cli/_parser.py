@@ -135,6 +135,18 @@ def _batch(commands: Any, kw: dict[str, Any]) -> None:
     batch.add_argument(
         "--rate", type=_positive_float, metavar="N", help="HTTP requests per second, at most"
     )
+    batch.add_argument(
+        "--max-jobs",
+        type=_positive_int,
+        metavar="N",
+        help="jobs in flight at the provider, at most (with --share: fleet-wide)",
+    )
+    batch.add_argument(
+        "--share",
+        metavar="URL",
+        help="a PostgreSQL URL: --rate and --max-jobs hold for every process given it, "
+        "on any machine (default: CREATIVE_SHARE)",
+    )
     _downloads(batch, "save outputs as DIR/{id}-{n}.{ext}")
     batch.add_argument(
         "--resubmit-uncertain",

@@ -43,7 +43,7 @@ def settings(args: argparse.Namespace, simulated: Simulated | None) -> dict[str,
         result["base_url"] = args.base_url
     if args.model:
         result["model"] = args.model
-    for name in ("timeout", "concurrency", "rate"):
+    for name in ("timeout", "concurrency", "rate", "max_jobs", "share"):
         value = getattr(args, name, None)
         if value is not None:
             result[name] = value
