@@ -63,7 +63,7 @@ begin
         from creative_holders h where h.account = p_account and h.holder <> p_holder;
     granted := greatest(0, least(p_want, p_max - used - p_held));
     insert into creative_holders as h (account, holder, slots, wanting, expires)
-        values (p_account, p_holder, p_held + granted, p_wanting,
+        values (p_account, p_holder, p_held + granted, greatest(0, p_wanting - granted),
                 now_ + make_interval(secs => p_lease))
         on conflict (account, holder) do update
         set slots = excluded.slots, wanting = excluded.wanting, expires = excluded.expires;
