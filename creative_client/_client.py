@@ -16,9 +16,10 @@ from typing import Any, Self
 
 import aiohttp
 
-from . import _config, _download
+from . import _download
 from ._batches import BatchMethods
 from ._budget import make_budget
+from ._config import Configurable
 from ._download import DEFAULT_MAX_DOWNLOAD
 from ._fanout import cancel_all
 from ._loops import Affinity
@@ -31,7 +32,7 @@ from .errors import InvalidRequestError
 from .providers import Provider
 
 
-class CreativeClient(BatchMethods):
+class CreativeClient(BatchMethods, Configurable):
     """An async client for one provider. Use it as ``async with``; it owns its session.
 
     >>> async with CreativeClient("deepixels", model="flux-schnell") as client:
@@ -112,37 +113,6 @@ class CreativeClient(BatchMethods):
         self._transport = runner.transport
         # None unless jobs are awaited by callback: polling pays nothing for webhooks.
         self._callbacks = runner.callbacks
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Self:
-        """A client configured by ``CREATIVE_PROVIDER``, ``CREATIVE_BASE_URL``,
-        ``CREATIVE_MODEL`` and the provider's key variable. ``options`` override."""
-        return cls(**{**_config.from_env(environ), **options})
-
-    @classmethod
-    def from_config(
-        cls,
-        source: str | os.PathLike[str] | Mapping[str, Any],
-        environ: Mapping[str, str] | None = None,
-        **options: Any,
-    ) -> Self:
-        """A client configured by a TOML file or a mapping of the same shape::
-
-            provider = "deepixels"      # the table below that is used
-            concurrency = 64            # optional: any of the client's numeric options
-
-            [deepixels]
-            api_key_env = "DEEPIXELS_API_KEY"   # or api_key = "..."
-            model = "flux-schnell"
-            base_url = "https://api.deepixels.co/v1"
-
-            [neocu]
-            api_key_env = "NEOCU_API_KEY"
-
-        ``options`` override; ``provider=`` there switches the table used.
-        """
-        settings = _config.from_config(source, environ, options.get("provider"))
-        return cls(**{**settings, **options})
 
     @property
     def provider(self) -> str:

@@ -6,7 +6,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 from .errors import ConfigurationError
 from .providers import get_provider, provider_names
@@ -128,3 +128,46 @@ def _key_from_env(env: Mapping[str, str], var: str) -> str:
     if not key:
         raise ConfigurationError(f"no API key: set the environment variable {var}")
     return key
+
+
+class Configurable:
+    """``from_env`` and ``from_config``: the constructors both clients share
+    (``creative_client/_client.py``, ``creative_client/_sync.py``)."""
+
+    if TYPE_CHECKING:
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Self:
+        """A client configured by ``CREATIVE_PROVIDER``, ``CREATIVE_BASE_URL``,
+        ``CREATIVE_MODEL``, ``CREATIVE_SHARE`` and the provider's key variable.
+        ``options`` override."""
+        return cls(**{**from_env(environ), **options})
+
+    @classmethod
+    def from_config(
+        cls,
+        source: str | os.PathLike[str] | Mapping[str, Any],
+        environ: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> Self:
+        """A client configured by a TOML file or a mapping of the same shape::
+
+            provider = "deepixels"      # the table below that is used
+            concurrency = 64            # optional: client options (numbers, webhooks,
+            max_jobs = 64               #   max_jobs, rate, share, share_lease)
+            share = "postgresql://creative@db-host/creative"
+
+            [deepixels]
+            api_key_env = "DEEPIXELS_API_KEY"   # or api_key = "..."
+            model = "flux-schnell"
+            base_url = "https://api.deepixels.co/v1"
+
+            [neocu]
+            api_key_env = "NEOCU_API_KEY"
+
+        ``options`` override; ``provider=`` there switches the table used.
+        """
+        settings = from_config(source, environ, options.get("provider"))
+        return cls(**{**settings, **options})

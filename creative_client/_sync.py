@@ -20,8 +20,8 @@ from collections.abc import (
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
-from . import _config
 from ._client import CreativeClient
+from ._config import Configurable
 from ._download import DEFAULT_MAX_DOWNLOAD
 from ._loop_thread import CLOSED as _CLOSED
 from ._loop_thread import LoopThread
@@ -36,7 +36,7 @@ T = TypeVar("T")
 _EXIT_WAIT = 5.0
 
 
-class SyncCreativeClient:
+class SyncCreativeClient(Configurable):
     """A blocking ``CreativeClient``, for scripts and notebooks. Use it as ``with``.
 
     >>> with SyncCreativeClient("deepixels", model="flux-schnell") as client:
@@ -93,21 +93,6 @@ class SyncCreativeClient:
         except BaseException:
             self.close()
             raise
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Self:
-        """A client configured as ``CreativeClient.from_env`` configures one."""
-        return cls(**{**_config.from_env(environ), **options})
-
-    @classmethod
-    def from_config(
-        cls,
-        source: str | os.PathLike[str] | Mapping[str, Any],
-        environ: Mapping[str, str] | None = None,
-        **options: Any,
-    ) -> Self:
-        """A client configured as ``CreativeClient.from_config`` configures one."""
-        return cls(**{**_config.from_config(source, environ, options.get("provider")), **options})
 
     @property
     def provider(self) -> str:

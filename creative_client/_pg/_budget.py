@@ -8,10 +8,11 @@ straight to the next job waiting in it, and gives spare ones back after 20 ms (o
 once when it holds more than its fair share and others wait). ``max_jobs`` is never
 exceeded while every holder is connected.
 
-Turns: one token bucket per account in the database, refilled at ``rate`` up to
-``rate * BLOCK`` tokens. A process takes at most that many at a time (as many as wait
-in it), and a token not spent within ``BLOCK`` seconds of asking is dropped, so in any
-one-second window the fleet sends at most ``rate * (1 + 2 * BLOCK) + 1`` requests.
+Turns (``creative_client/_pg/_turns.py``): one token bucket per account in the
+database, refilled at ``rate`` up to ``rate * BLOCK`` tokens. A process takes at most
+that many at a time (as many as wait in it), and a token not spent within ``BLOCK``
+seconds of asking is dropped, so in any one-second window the fleet sends at most
+``rate * (1 + 2 * BLOCK) + 1`` requests.
 
 Losing the database, a process keeps its jobs and its slots, takes no new slots, sends
 at ``rate`` divided by the holders it last saw, and reconnects with backoff.
@@ -29,9 +30,8 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
-from aiolimiter import AsyncLimiter
 
-from .._budget import Budget, local_limiter
+from .._budget import Budget
 from .._options import ClientOptions
 from .._webhook_server import FanIn
 from .._webhooks import Reader
@@ -39,11 +39,10 @@ from ..errors import ShareUnavailableError
 from ..providers import Provider
 from ._link import Down, Link
 from ._schema import SchemaError, account_of, channel_of, ensure
+from ._turns import Turns
 
 logger = logging.getLogger("creative_client")
 
-#: Seconds of ``rate`` a process takes at most at once, and how long a token lives.
-BLOCK = 0.05
 #: How long spare slots stay before they go back (seconds).
 LINGER = 0.02
 #: How often a process waiting for slots asks again with no word from the others.
@@ -51,7 +50,6 @@ RETRY = 0.25
 
 _TAKE = "select * from creative_take_slots(%s, %s, %s, %s, %s, %s, %s)"
 _HOLD = "select * from creative_hold(%s, %s, %s, %s, %s, %s)"
-_TOKENS = "select * from creative_take_tokens(%s, %s, %s, %s)"
 _LEAVE = "select creative_leave(%s, %s, %s)"
 
 
@@ -65,7 +63,7 @@ class SharedBudget(Budget):
         self.rate = options.rate
         self.lease = options.share_lease
         self.slots = options.max_jobs is not None
-        self.gate = _Turns(self) if options.rate else None
+        self.gate = Turns(self) if options.rate else None
         self.holder = uuid.uuid4()
         self.account = self.channel = ""
         self.secret = b""
@@ -261,83 +259,3 @@ class SharedBudget(Budget):
                         self.on_notify(note.payload)
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 self.listen.lost(exc)
-
-
-class _Turns:
-    """The gate the transport takes a turn at: a token from the account's bucket."""
-
-    def __init__(self, budget: SharedBudget) -> None:
-        assert budget.rate is not None
-        self._budget = budget
-        self.rate = budget.rate
-        self.block = max(1, math.floor(budget.rate * BLOCK))
-        self.tokens = 0
-        self.until = 0.0
-        self.waiters: collections.deque[asyncio.Future[bool]] = collections.deque()
-        self._fetching = False
-        self._fallback: AsyncLimiter | None = None
-
-    async def acquire(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self.tokens > 0 and loop.time() < self.until and not self.waiters:
-            self.tokens -= 1
-            return
-        if not self._budget.link.up.is_set():  # the database is away: a share of the rate
-            await self._fallback_limiter().acquire()
-            return
-        waiter: asyncio.Future[bool] = loop.create_future()
-        self.waiters.append(waiter)
-        if not self._fetching:
-            self._fetching = True
-            self._budget._start(self._fetch())
-        try:
-            shared = await waiter
-        except asyncio.CancelledError:
-            with contextlib.suppress(ValueError):
-                self.waiters.remove(waiter)
-            raise
-        if not shared:  # the database is away: this process's share of the rate
-            await self._fallback_limiter().acquire()
-
-    def _fallback_limiter(self) -> AsyncLimiter:
-        if self._fallback is None:
-            self._fallback = local_limiter(self.rate / (self._budget.holders + 1))
-        return self._fallback
-
-    async def _fetch(self) -> None:
-        budget, loop = self._budget, asyncio.get_running_loop()
-        try:
-            while self.waiters:
-                if self.tokens > 0 and loop.time() < self.until:
-                    self._hand(self.tokens)
-                    continue
-                want = min(self.block, len(self.waiters))
-                asked = loop.time()
-                try:
-                    granted, wait = await budget.link.call(
-                        _TOKENS, (budget.account, want, self.rate, float(self.block))
-                    )
-                except Down:
-                    self._release_all(shared=False)
-                    continue
-                self._fallback = None
-                self.tokens, self.until = granted, asked + BLOCK
-                self._hand(granted)
-                if self.waiters and granted < want:
-                    await asyncio.sleep(max(wait, 0.001))
-        finally:
-            self._fetching = False
-
-    def _hand(self, count: int) -> None:
-        while count > 0 and self.waiters:
-            waiter = self.waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(True)
-                count -= 1
-                self.tokens -= 1
-
-    def _release_all(self, *, shared: bool) -> None:
-        while self.waiters:
-            waiter = self.waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(shared)
