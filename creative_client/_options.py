@@ -35,9 +35,9 @@ class ClientOptions:
     api_key: str = attrs.field(repr=False)
     model: str | None = None
     concurrency: int = 32
-    timeout: float = 600.0
-    poll_initial: float = 0.5
-    poll_max: float = 5.0
+    timeout: float = attrs.field(default=600.0, converter=float)
+    poll_initial: float = attrs.field(default=0.5, converter=float)
+    poll_max: float = attrs.field(default=5.0, converter=float)
     connect_timeout: float = 10.0
     request_timeout: float = 60.0
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
@@ -46,11 +46,11 @@ class ClientOptions:
     listen: tuple[str, int] | None = None
     webhook_public_url: str | None = attrs.field(default=None, repr=False)
     webhook_receiver: WebhookReceiver | None = attrs.field(default=None, repr=False)
-    webhook_poll: float = 30.0
-    not_found_grace: float = 10.0
+    webhook_poll: float = attrs.field(default=30.0, converter=float)
+    not_found_grace: float = attrs.field(default=10.0, converter=float)
     max_jobs: int | None = None
     share: str | None = attrs.field(default=None, repr=False)
-    share_lease: float = 30.0
+    share_lease: float = attrs.field(default=30.0, converter=float)
 
     @property
     def webhooks(self) -> bool:
@@ -86,21 +86,12 @@ class ClientOptions:
         share_lease: float = 30.0,
     ) -> ClientOptions:
         """The options ``CreativeClient(...)`` was given, checked in the order given."""
+        given = {k: v for k, v in locals().items() if k != "cls"}
         adapter = _provider(provider, base_url)
         key = _api_key(adapter, api_key)
-        positive("concurrency", concurrency, integer=True)
-        positive("timeout", timeout)
-        positive("poll_initial", poll_initial, zero_ok=True)
-        positive("poll_max", poll_max, zero_ok=True)
-        positive("connect_timeout", connect_timeout)
-        positive("request_timeout", request_timeout)
-        if rate is not None:
-            positive("rate", rate)
-        positive("webhook_poll", webhook_poll)
-        positive("not_found_grace", not_found_grace, zero_ok=True)
-        if max_jobs is not None:
-            positive("max_jobs", max_jobs, integer=True)
-        positive("share_lease", share_lease)
+        for name, (whole, zero_ok) in _NUMBERS.items():
+            if given[name] is not None or name not in _OPTIONAL:
+                positive(name, given[name], integer=whole, zero_ok=zero_ok)
         if share is not None:
             check_share_url(share)
         listen = listen_address(webhook_listen, webhook_public_url, webhook_receiver)
@@ -109,28 +100,38 @@ class ClientOptions:
         if model is not None and not adapter.takes_model:
             logger.debug("%s takes no model; the default model %r is not used", adapter.name, model)
             model = None
+        numbers = {name: given[name] for name in _NUMBERS}
+        numbers["poll_max"] = max(poll_max, poll_initial)
         return cls(
             provider=adapter,
             api_key=key,
             model=model,
-            concurrency=concurrency,
-            timeout=float(timeout),
-            poll_initial=float(poll_initial),
-            poll_max=max(float(poll_max), float(poll_initial)),
-            connect_timeout=connect_timeout,
-            request_timeout=request_timeout,
             retry=retry or RetryPolicy(),
-            rate=rate,
             session=session,
             listen=listen,
             webhook_public_url=webhook_public_url,
             webhook_receiver=webhook_receiver,
-            webhook_poll=float(webhook_poll),
-            not_found_grace=float(not_found_grace),
-            max_jobs=max_jobs,
             share=share,
-            share_lease=float(share_lease),
+            **numbers,
         )
+
+
+#: The numeric options, in the order they are checked: (whole number?, may be 0?).
+_NUMBERS: dict[str, tuple[bool, bool]] = {
+    "concurrency": (True, False),
+    "timeout": (False, False),
+    "poll_initial": (False, True),
+    "poll_max": (False, True),
+    "connect_timeout": (False, False),
+    "request_timeout": (False, False),
+    "rate": (False, False),
+    "webhook_poll": (False, False),
+    "not_found_grace": (False, True),
+    "max_jobs": (True, False),
+    "share_lease": (False, False),
+}
+#: Numeric options that may be left out (``None``: no bound).
+_OPTIONAL = frozenset({"rate", "max_jobs"})
 
 
 def _provider(provider: str | Provider, base_url: str | None) -> Provider:

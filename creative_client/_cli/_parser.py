@@ -129,24 +129,7 @@ def _batch(commands: Any, kw: dict[str, Any]) -> None:
     batch.add_argument(
         "--journal", type=Path, metavar="PATH", help="the journal (default: OUT.jsonl.journal)"
     )
-    batch.add_argument(
-        "--concurrency", type=_positive_int, default=32, metavar="N", help="jobs at once"
-    )
-    batch.add_argument(
-        "--rate", type=_positive_float, metavar="N", help="HTTP requests per second, at most"
-    )
-    batch.add_argument(
-        "--max-jobs",
-        type=_positive_int,
-        metavar="N",
-        help="jobs in flight at the provider, at most (with --share: fleet-wide)",
-    )
-    batch.add_argument(
-        "--share",
-        metavar="URL",
-        help="a PostgreSQL URL: --rate and --max-jobs hold for every process given it, "
-        "on any machine (default: CREATIVE_SHARE)",
-    )
+    _budget(batch)
     _downloads(batch, "save outputs as DIR/{id}-{n}.{ext}")
     batch.add_argument(
         "--resubmit-uncertain",
@@ -171,6 +154,28 @@ def _batch(commands: Any, kw: dict[str, Any]) -> None:
         default=10.0,
         metavar="SECONDS",
         help="between progress lines when stderr is not a terminal",
+    )
+
+
+def _budget(command: argparse.ArgumentParser) -> None:
+    group = command.add_argument_group("budget")
+    group.add_argument(
+        "--concurrency", type=_positive_int, default=32, metavar="N", help="jobs at once"
+    )
+    group.add_argument(
+        "--rate", type=_positive_float, metavar="N", help="HTTP requests per second, at most"
+    )
+    group.add_argument(
+        "--max-jobs",
+        type=_positive_int,
+        metavar="N",
+        help="jobs in flight at the provider, at most (with --share: fleet-wide)",
+    )
+    group.add_argument(
+        "--share",
+        metavar="URL",
+        help="a PostgreSQL URL: --rate and --max-jobs hold for every process given it, "
+        "on any machine (default: CREATIVE_SHARE)",
     )
 
 
