@@ -273,7 +273,7 @@ class CreativeClient(BatchMethods, Configurable):
         if timeout is not None:
             positive("timeout", timeout)
         async with self._semaphore:
-            return await self._runner.generate(request, timeout)
+            return await self._runner.generate(request, timeout, None)
 
     async def download(
         self,

@@ -6,7 +6,7 @@ checks the caller's arguments and hands them here; the waits themselves are
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import attrs
 
@@ -21,12 +21,15 @@ from ._webhooks import Expected
 from .errors import JobFailedError, ProviderResponseError, SubmissionUncertainError
 from .providers import Provider
 
+Generate = Callable[[GenerationRequest, float | None, Tracker | None], Awaitable[Job]]
+
 
 class Runner:
     """Runs a client's jobs on its provider. ``timeout`` is the default wait (seconds)."""
 
     __slots__ = (
-        "_held", "_model", "_provider", "budget", "callbacks", "timeout", "transport", "waiting",
+        "_held", "_model", "_provider", "budget", "callbacks", "generate", "timeout",
+        "transport", "waiting",
     )  # fmt: skip
 
     def __init__(
@@ -50,6 +53,9 @@ class Runner:
         #: Slots of jobs from ``submit()``: given back when a read sees the job end, or
         #: when the timer runs out (a job nobody waits for).
         self._held: dict[object, asyncio.TimerHandle] = {}
+        #: Submit and wait; a failed job raises ``JobFailedError``. With a slot per job
+        #: only when ``max_jobs`` is bounded: no extra frame on the hot path otherwise.
+        self.generate: Generate = self._generate if self.budget is None else self._in_slot
 
     @classmethod
     def build(
@@ -172,13 +178,12 @@ class Runner:
             self._seen(job)
         return job
 
-    async def generate(
+    async def _in_slot(
         self, request: GenerationRequest, timeout: float | None, tracker: Tracker | None = None
     ) -> Job:
-        """Submit and wait; a failed job raises ``JobFailedError``."""
+        """``_generate`` holding a job slot (``max_jobs``) from submit to outcome."""
         budget = self.budget
-        if budget is None:
-            return await self._generate(request, timeout, tracker)
+        assert budget is not None
         await budget.take_slot()
         try:
             return await self._generate(request, timeout, tracker)
@@ -191,8 +196,9 @@ class Runner:
                 budget.give_slot()
 
     async def _generate(
-        self, request: GenerationRequest, timeout: float | None, tracker: Tracker | None
+        self, request: GenerationRequest, timeout: float | None, tracker: Tracker | None = None
     ) -> Job:
+        """Submit and wait; a failed job raises ``JobFailedError``."""
         callbacks = self.callbacks
         expected = await callbacks.expect(request) if callbacks is not None else None
         if expected is None:
