@@ -27,20 +27,13 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from ..providers import get_provider, provider_names
+from ._contract import Phase, Shape
 from ._deepixels import FakeDeepixels
+from ._jobs import FakeJob, RecordedRequest
 from ._neocu import FakeNeocu
 from ._process import FakeProcess
-from ._server import (
-    HTML_PAGE,
-    FakeJob,
-    FakeServer,
-    Faults,
-    Phase,
-    RecordedRequest,
-    Reply,
-    Shape,
-    json_reply,
-)
+from ._replies import HTML_PAGE, Faults, Reply, json_reply
+from ._server import FakeServer
 
 __all__ = [
     "HTML_PAGE",

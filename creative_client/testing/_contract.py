@@ -5,6 +5,10 @@ questions instead of branching on the provider's name, so a plugin's fake that
 answers them runs the same tests as the built-ins. A fake implements every
 method marked abstract here; the others have defaults that fit most providers.
 
+``FakeServer`` serves the two endpoints every provider has with one handler each,
+``handle_submit`` and ``handle_read``; the hooks below the abstract ones (class
+attributes and small methods) say where a provider's endpoints differ.
+
 A *shape* (``document_shapes``) describes a JSON document for hostile tests: a
 ``dict`` maps field names to shapes (any field may be left out), a one-element
 ``list`` is an array of that shape, and a string names a leaf: ``"id"``,
@@ -39,13 +43,23 @@ class FakeContract(abc.ABC):
     auth_header: ClassVar[str]
     #: A model the fake accepts, for providers whose requests take one (else None).
     sample_model: ClassVar[str | None] = None
+    #: The status a submit that made a job answers with (``submit_document``).
+    submit_status: ClassVar[int] = 200
+    #: The status a submit body ``submit_problem`` refuses is answered with.
+    refusal_status: ClassVar[int] = 400
+    #: The 400 message for a submit body that is not JSON; None: the body counts as
+    #: ``None`` and ``submit_problem`` says what is wrong (answered ``refusal_status``).
+    not_json_message: ClassVar[str | None] = None
+    #: The 404 message for a read of a job the fake does not know.
+    not_found_message: ClassVar[str] = "Not found"
 
     @abc.abstractmethod
     def add_routes(self, app: web.Application) -> None:
         """Add the provider's endpoints (under ``self.prefix``) to ``app``.
 
-        Each handler starts with ``await self.admit(endpoint, request)`` (endpoints
-        ``"submit"`` and ``"get"``; others as the provider has them).
+        The submit endpoint is ``self.handle_submit`` and the read one ``self.handle_read``
+        (``FakeServer``'s); a handler of another endpoint starts with
+        ``await self.admit(endpoint, request)`` (``"list"``, ... as the provider has them).
         """
 
     @abc.abstractmethod
@@ -74,7 +88,8 @@ class FakeContract(abc.ABC):
 
     @abc.abstractmethod
     def submit_problem(self, body: object) -> str | None:
-        """Why the provider refuses this submit body (parsed JSON) with a 400, or None.
+        """Why the provider refuses this submit body (parsed JSON) with
+        ``refusal_status``, or None.
 
         Agrees with the published contract both ways: refuses what the provider
         would refuse, accepts what it would take.
@@ -91,3 +106,28 @@ class FakeContract(abc.ABC):
         """
         url = body.get("webhook")
         return url if isinstance(url, str) else None
+
+    def prompt_of(self, body: Mapping[str, Any]) -> str:
+        """The prompt of an accepted submit body (counted in ``prompts``; ``[fail]`` in
+        it fails the job). Default: ``body["input"]["prompt"]`` when a string, else ""."""
+        inputs = body.get("input")
+        prompt = inputs.get("prompt") if isinstance(inputs, Mapping) else None
+        return prompt if isinstance(prompt, str) else ""
+
+    def before_create(self, body: Mapping[str, Any]) -> Reply | None:
+        """A refusal of an accepted submit body before its job is made (a 402 when the
+        balance is spent, ...), or None to make it. Default: None."""
+        return None
+
+    def submit_document(self, job: FakeJob) -> dict[str, Any]:
+        """The body a submit that made ``job`` answers with. Default: ``submit_answer``."""
+        return self.submit_answer(job.id)
+
+    def job_id_of(self, request: web.Request) -> str | Reply:
+        """The job id a read asks for, or the answer to a read that names none.
+        Default: the route's ``{id}``."""
+        return request.match_info["id"]
+
+    def read_document(self, job: FakeJob) -> dict[str, Any]:
+        """The 200 body a read of ``job`` answers with. Default: its ``document``."""
+        return self.document(job)

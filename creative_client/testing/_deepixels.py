@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
@@ -10,7 +9,8 @@ from typing import Any, ClassVar, Literal
 from aiohttp import web
 
 from ._contract import Phase, Shape
-from ._server import FakeJob, FakeServer, Reply, json_reply
+from ._replies import Reply, json_reply
+from ._server import FakeJob, FakeServer
 
 _STATUS: Mapping[Phase, str] = {
     "queued": "pending",
@@ -49,10 +49,12 @@ class FakeDeepixels(FakeServer):
     name: ClassVar[str] = "deepixels"
     auth_header: ClassVar[str] = "x-api-key"
     sample_model: ClassVar[str | None] = "flux-schnell"
+    not_json_message: ClassVar[str | None] = "Invalid JSON"
+    not_found_message: ClassVar[str] = "Job not found"
 
     def add_routes(self, app: web.Application) -> None:
-        app.router.add_post(f"{self.prefix}/generate", self._generate)
-        app.router.add_get(f"{self.prefix}/get", self._get)
+        app.router.add_post(f"{self.prefix}/generate", self.handle_submit)
+        app.router.add_get(f"{self.prefix}/get", self.handle_read)
 
     def error_reply(self, status: int, message: str) -> Reply:
         return json_reply(status, {"status": "error", "message": message})
@@ -96,35 +98,12 @@ class FakeDeepixels(FakeServer):
     def document_shapes(self) -> Mapping[Literal["submit", "read", "error"], Shape]:
         return _SHAPES
 
-    async def _generate(self, request: web.Request) -> web.StreamResponse:
-        admitted = await self.admit("submit", request)
-        if isinstance(admitted, web.StreamResponse):
-            return admitted
-        raw, fault = admitted
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            return await self.send(request, self.error_reply(400, "Invalid JSON"))
-        problem = self.submit_problem(body)
-        if problem:
-            return await self.send(request, self.error_reply(400, problem))
-        job = self.new_job(body, str(body["input"].get("prompt", "")), ambiguous=fault is not None)
-        await self.hold()
-        if fault is not None:
-            return await self.send(request, fault)
-        return await self.send(request, json_reply(200, self.submit_answer(job.id)))
+    def prompt_of(self, body: Mapping[str, Any]) -> str:
+        return str(body["input"].get("prompt", ""))
 
-    async def _get(self, request: web.Request) -> web.StreamResponse:
-        admitted = await self.admit("get", request)
-        if isinstance(admitted, web.StreamResponse):
-            return admitted
+    def job_id_of(self, request: web.Request) -> str | Reply:
         job_id = request.query.get("jobId")
-        if not job_id:
-            return await self.send(request, self.error_reply(400, "jobId is required"))
-        job = self.find(job_id)
-        if job is None:
-            return await self.send(request, self.error_reply(404, "Job not found"))
-        return await self.send(request, json_reply(200, self.document(job)))
+        return job_id or self.error_reply(400, "jobId is required")
 
     def document(self, job: FakeJob) -> dict[str, Any]:
         """The job document GET /get answers with."""

@@ -9,13 +9,16 @@ import random
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ._contract import FakeContract, Phase
 from ._state import JobStore, run_tag
 from ._webhook_sender import WebhookSender, on_loopback
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 
 @attrs.frozen
@@ -29,6 +32,12 @@ class RecordedRequest:
     headers: Mapping[str, str] = attrs.field(repr=False)
     body: bytes = attrs.field(repr=False)
     at: float = 0.0  # time.monotonic() on arrival
+
+    @classmethod
+    def of(cls, endpoint: str, request: web.Request, body: bytes) -> RecordedRequest:
+        """The record of ``request`` (its ``body`` read) to ``endpoint``, arriving now."""
+        query, headers = dict(request.query), dict(request.headers)
+        return cls(endpoint, request.method, request.path, query, headers, body, time.monotonic())
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
@@ -179,3 +188,9 @@ class FakeJobs(FakeContract):
                 self.active -= 1
             return "failed" if job.fails else "completed"
         return "queued" if elapsed < job.duration * 0.2 else "running"
+
+    def status_text(self, text: str) -> str:
+        """A status string as a document shows it: in odd letter case, with ``odd_case``."""
+        if not self.odd_case:
+            return text
+        return text.upper() if self._rng.random() < 0.5 else text.capitalize()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
@@ -10,7 +9,8 @@ from typing import Any, ClassVar, Literal
 from aiohttp import web
 
 from ._contract import Phase, Shape
-from ._server import FakeJob, FakeServer, Reply, json_reply
+from ._replies import Reply, json_reply
+from ._server import FakeJob, FakeServer
 
 _STATUS: Mapping[Phase, str] = {
     "queued": "generating",
@@ -43,14 +43,15 @@ class FakeNeocu(FakeServer):
 
     name: ClassVar[str] = "neocu"
     auth_header: ClassVar[str] = "api-key"
+    not_found_message: ClassVar[str] = "Task not found"
 
     def __init__(self, *, balance: int | None = None, **options: Any) -> None:
         super().__init__(**options)
         self.balance = balance
 
     def add_routes(self, app: web.Application) -> None:
-        app.router.add_post(f"{self.prefix}/generate", self._generate)
-        app.router.add_get(f"{self.prefix}/task/{{id}}", self._task)
+        app.router.add_post(f"{self.prefix}/generate", self.handle_submit)
+        app.router.add_get(f"{self.prefix}/task/{{id}}", self.handle_read)
         app.router.add_get(f"{self.prefix}/task", self._list)
 
     def error_reply(self, status: int, message: str, detail: str | None = None) -> Reply:
@@ -98,38 +99,20 @@ class FakeNeocu(FakeServer):
     def webhook_of(self, body: Mapping[str, Any]) -> str | None:
         return None  # Neocu documents no webhook
 
-    async def _generate(self, request: web.Request) -> web.StreamResponse:
-        admitted = await self.admit("submit", request)
-        if isinstance(admitted, web.StreamResponse):
-            return admitted
-        raw, fault = admitted
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = None
-        problem = self.submit_problem(body)
-        if problem:
-            return await self.send(request, self.error_reply(400, problem))
-        if self.balance is not None:
-            if self.balance <= 0:
-                return await self.send(
-                    request, self.error_reply(402, "Payment Required", "low compute balance")
-                )
-            self.balance -= 1
-        job = self.new_job(body, body["query"], ambiguous=fault is not None)
-        await self.hold()
-        if fault is not None:
-            return await self.send(request, fault)
-        return await self.send(request, json_reply(200, self.submit_answer(job.id)))
+    def prompt_of(self, body: Mapping[str, Any]) -> str:
+        return str(body["query"])
 
-    async def _task(self, request: web.Request) -> web.StreamResponse:
-        admitted = await self.admit("get", request)
-        if isinstance(admitted, web.StreamResponse):
-            return admitted
-        job = self.find(request.match_info["id"])
-        if job is None:
-            return await self.send(request, self.error_reply(404, "Task not found"))
-        return await self.send(request, json_reply(200, {"isSuccess": True, **self.document(job)}))
+    def before_create(self, body: Mapping[str, Any]) -> Reply | None:
+        """A 402 once ``balance`` submits were paid for (and it is not None)."""
+        if self.balance is None:
+            return None
+        if self.balance <= 0:
+            return self.error_reply(402, "Payment Required", "low compute balance")
+        self.balance -= 1
+        return None
+
+    def read_document(self, job: FakeJob) -> dict[str, Any]:
+        return {"isSuccess": True, **self.document(job)}
 
     async def _list(self, request: web.Request) -> web.StreamResponse:
         admitted = await self.admit("list", request)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
@@ -105,6 +106,23 @@ class Faults:
     def _rate_limit(self, _: random.Random) -> Reply:
         headers = {"Retry-After": self.retry_after} if self.retry_after is not None else {}
         return Reply(status=429, json={"error": "Too Many Requests"}, headers=headers)
+
+
+class FaultDraws:
+    """Which random fault each request gets: a draw seeded by the fake's ``seed``, the
+    request and how many times that same request came before (see ``Faults``)."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.seen: Counter[tuple[str, str, bytes]] = Counter()
+
+    def draw(self, faults: Faults, endpoint: str, path_qs: str, body: bytes) -> Reply | None:
+        if not faults.any:
+            return None
+        key = (endpoint, path_qs, body)
+        self.seen[key] += 1
+        draw = random.Random(f"{self.seed}|{endpoint}|{path_qs}|{body!r}|{self.seen[key]}")
+        return faults.pick(draw)
 
 
 def json_reply(status: int, document: Any) -> Reply:

@@ -2,41 +2,29 @@
 
 The provider-specific half (routes, documents, refusals) is ``FakeContract``, in
 ``_contract.py``; jobs and their phases are in ``_jobs.py``; replies and faults in
-``_replies.py``; webhook calls in ``_webhook_sender.py``.
+``_replies.py``; webhook calls in ``_webhook_sender.py``; the ``/files`` and
+``/_fake/*`` endpoints in ``_control.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
-import mimetypes
+import json
 import os
 import random
-import socket
-import time
+from collections import Counter, defaultdict, deque
 from typing import Literal, Self
 
 import attrs
 from aiohttp import web
 
-from ._contract import PHASES, Phase, Shape
+from ._control import Controls, bound_socket
 from ._jobs import FakeJob, FakeJobs, RecordedRequest
-from ._replies import HTML_PAGE, Faults, Reply, json_reply, label, send
+from ._replies import FaultDraws, Faults, Reply, json_reply, label, send
 from ._state import JobStore
 from ._webhook_sender import WebhookSender
 
-__all__ = [
-    "HTML_PAGE",
-    "PHASES",
-    "FakeJob",
-    "FakeServer",
-    "Faults",
-    "Phase",
-    "RecordedRequest",
-    "Reply",
-    "Shape",
-    "json_reply",
-]
+__all__ = ["FakeJob", "FakeServer"]
 
 Endpoint = Literal["submit", "get", "list", "file"]
 
@@ -102,21 +90,18 @@ class FakeServer(FakeJobs):
         self.odd_case = odd_case
         self.record = record
         self.requests: list[RecordedRequest] = []
-        self.counts: collections.Counter[str] = collections.Counter()
+        self.counts: Counter[str] = Counter()
         #: Random faults sent, by "endpoint:kind" ("get:503", "get:html", "submit:cut", ...).
-        self.faults_sent: collections.Counter[str] = collections.Counter()
-        self._seed = seed
-        self._seen: collections.Counter[tuple[str, str, bytes]] = collections.Counter()
+        self.faults_sent: Counter[str] = Counter()
+        self._draws = FaultDraws(seed)
         self.jobs: dict[str, FakeJob] = {}
-        self.prompts: collections.Counter[str] = collections.Counter()
+        self.prompts: Counter[str] = Counter()
         self.hold_submits_after = hold_submits_after
         self._released = asyncio.Event()
         self.active = 0
         self.peak_active = 0
         self._rng = random.Random(seed)
-        self._script: dict[str, collections.deque[Reply]] = collections.defaultdict(
-            collections.deque
-        )
+        self._script: dict[str, deque[Reply]] = defaultdict(deque)
         self._host, self._port = host, port
         self._runner: web.AppRunner | None = None
         self._next_id = 0
@@ -130,11 +115,7 @@ class FakeServer(FakeJobs):
         """The aiohttp application, to mount in a server of your own if you like."""
         app = web.Application()
         self.add_routes(app)
-        app.router.add_get("/files/{name}", self._file)
-        app.router.add_get("/_fake/stats", self._stats)
-        app.router.add_get("/_fake/prompts", self._prompts)
-        app.router.add_post("/_fake/release", self._release)
-        app.router.add_get("/_fake/callbacks", self._callback_times)
+        Controls(self).add_routes(app)
         return app
 
     @property
@@ -172,16 +153,13 @@ class FakeServer(FakeJobs):
             raise
 
     async def _listen(self) -> str:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self._host, self._port))
+        sock = bound_socket(self._host, self._port)
         self._runner = web.AppRunner(
             self.build_app(), handler_cancellation=True, shutdown_timeout=0.5, access_log=None
         )
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
-        port = sock.getsockname()[1]
-        self.root_url = f"http://{self._host}:{port}"
+        self.root_url = f"http://{self._host}:{sock.getsockname()[1]}"
         self.base_url = self.root_url + self.prefix
         return self.base_url
 
@@ -220,40 +198,24 @@ class FakeServer(FakeJobs):
         or the body with the fault still to come after the job was created (a submit's
         5xx, drop or hang: the ambiguous cases).
         """
-        body, fault = await self._intake(endpoint, request)
+        body, fault = await self.intake(endpoint, request)
         if not self.authorized(request):
             return await self.send(request, self.error_reply(401, "Unauthorized"))
         if fault is not None and (endpoint != "submit" or not fault.creates_job()):
             return await self.send(request, fault)
         return body, fault
 
-    async def _intake(self, endpoint: Endpoint, request: web.Request) -> tuple[bytes, Reply | None]:
+    async def intake(self, endpoint: Endpoint, request: web.Request) -> tuple[bytes, Reply | None]:
+        """Read and record the request; the scripted reply or random fault it gets, if any."""
         body = await request.read()
         self.counts[endpoint] += 1
         if self.record:
-            self.requests.append(
-                RecordedRequest(
-                    endpoint,
-                    request.method,
-                    request.path,
-                    dict(request.query),
-                    dict(request.headers),
-                    body,
-                    time.monotonic(),
-                )
-            )
+            self.requests.append(RecordedRequest.of(endpoint, request, body))
         script = self._script.get(endpoint)
         if script:
             return body, script.popleft()
         faults = self.submit_faults if endpoint == "submit" else self.read_faults
-        if not faults.any:
-            return body, None
-        key = (endpoint, request.path_qs, body)
-        self._seen[key] += 1
-        draw = random.Random(
-            f"{self._seed}|{endpoint}|{request.path_qs}|{body!r}|{self._seen[key]}"
-        )
-        fault = faults.pick(draw)
+        fault = self._draws.draw(faults, endpoint, request.path_qs, body)
         if fault is None:
             return body, None
         self.faults_sent[f"{endpoint}:{label(fault)}"] += 1
@@ -266,11 +228,6 @@ class FakeServer(FakeJobs):
         key = request.headers.get(self.auth_header)
         return bool(key) and (self.api_key is None or key == self.api_key)
 
-    def status_text(self, text: str) -> str:
-        if not self.odd_case:
-            return text
-        return text.upper() if self._rng.random() < 0.5 else text.capitalize()
-
     def file_url(self, job: FakeJob, n: int, ext: str) -> str:
         return f"{self.root_url}/files/{job.id}-{n}.{ext}"
 
@@ -278,24 +235,42 @@ class FakeServer(FakeJobs):
         """Answer as ``reply`` says, including the broken ways."""
         return await send(request, reply)
 
-    async def _stats(self, request: web.Request) -> web.Response:
-        return web.json_response(self.stats())
-
-    async def _callback_times(self, request: web.Request) -> web.Response:
-        return web.json_response(self.callback_times)
-
-    async def _prompts(self, request: web.Request) -> web.Response:
-        return web.json_response(dict(self.prompts))
-
-    async def _release(self, request: web.Request) -> web.Response:
-        self.release()
-        return web.json_response({"released": True})
-
-    async def _file(self, request: web.Request) -> web.StreamResponse:
-        """An output file: no key needed (like a CDN); scripted replies and read faults apply."""
-        _, fault = await self._intake("file", request)
+    async def handle_submit(self, request: web.Request) -> web.StreamResponse:
+        """The submit endpoint: admit, parse, refuse (``submit_problem``, ``before_create``)
+        or make the job and answer ``submit_status`` with ``submit_document``; a fault that
+        creates the job (a 5xx, cut or hang) is answered instead, once it is made."""
+        admitted = await self.admit("submit", request)
+        if isinstance(admitted, web.StreamResponse):
+            return admitted
+        raw, fault = admitted
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            if self.not_json_message is not None:
+                return await self.send(request, self.error_reply(400, self.not_json_message))
+            body = None
+        problem = self.submit_problem(body)
+        if problem:
+            return await self.send(request, self.error_reply(self.refusal_status, problem))
+        refusal = self.before_create(body)
+        if refusal is not None:
+            return await self.send(request, refusal)
+        job = self.new_job(body, self.prompt_of(body), ambiguous=fault is not None)
+        await self.hold()
         if fault is not None:
             return await self.send(request, fault)
-        name = request.match_info["name"]
-        kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        return web.Response(body=f"fake media {name}\n".encode(), content_type=kind)
+        return await self.send(request, json_reply(self.submit_status, self.submit_document(job)))
+
+    async def handle_read(self, request: web.Request) -> web.StreamResponse:
+        """The read endpoint: admit, then ``read_document`` of the job ``job_id_of`` names,
+        or a 404 with ``not_found_message``."""
+        admitted = await self.admit("get", request)
+        if isinstance(admitted, web.StreamResponse):
+            return admitted
+        job_id = self.job_id_of(request)
+        if isinstance(job_id, Reply):
+            return await self.send(request, job_id)
+        job = self.find(job_id)
+        if job is None:
+            return await self.send(request, self.error_reply(404, self.not_found_message))
+        return await self.send(request, json_reply(200, self.read_document(job)))

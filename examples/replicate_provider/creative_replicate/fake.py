@@ -6,7 +6,6 @@ For tests, ``creative --simulate --provider replicate`` and
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
@@ -56,10 +55,14 @@ class FakeReplicate(FakeServer):
     name: ClassVar[str] = "replicate"
     auth_header: ClassVar[str] = "Authorization"
     sample_model: ClassVar[str | None] = "fake-sdxl-version"
+    submit_status: ClassVar[int] = 201
+    refusal_status: ClassVar[int] = 422
+    not_json_message: ClassVar[str | None] = "the body is not valid JSON"
+    not_found_message: ClassVar[str] = "Not found."
 
     def add_routes(self, app: web.Application) -> None:
-        app.router.add_post(f"{self.prefix}/predictions", self._create)
-        app.router.add_get(f"{self.prefix}/predictions/{{id}}", self._read)
+        app.router.add_post(f"{self.prefix}/predictions", self.handle_submit)
+        app.router.add_get(f"{self.prefix}/predictions/{{id}}", self.handle_read)
 
     def authorized(self, request: web.Request) -> bool:
         scheme, _, key = request.headers.get(self.auth_header, "").partition(" ")
@@ -153,39 +156,12 @@ class FakeReplicate(FakeServer):
             "urls": {"get": url, "cancel": f"{url}/cancel"},
         }
 
-    async def _create(self, request: web.Request) -> web.StreamResponse:
-        admitted = await self.admit("submit", request)
-        if isinstance(admitted, web.StreamResponse):
-            return admitted
-        raw, fault = admitted
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            return await self.send(request, self.error_reply(400, "the body is not valid JSON"))
-        problem = self.submit_problem(body)
-        if problem:
-            return await self.send(request, self.error_reply(422, problem))
-        prompt = body["input"].get("prompt")
-        prompt = prompt if isinstance(prompt, str) else ""
-        job = self.new_job(body, prompt, ambiguous=fault is not None)
-        await self.hold()
-        if fault is not None:
-            return await self.send(request, fault)
-        # The prediction as just created: Replicate answers before it starts, however quick.
-        answer = self._prediction(
+    def submit_document(self, job: FakeJob) -> dict[str, Any]:
+        """The prediction as just created: Replicate answers before it starts, however quick."""
+        return self._prediction(
             job.id,
             self.status_text(_STATUS["queued"]),
             version=job.body["version"],
             inputs=job.body["input"],
             created=job.wall_created,
         )
-        return await self.send(request, json_reply(201, answer))
-
-    async def _read(self, request: web.Request) -> web.StreamResponse:
-        admitted = await self.admit("get", request)
-        if isinstance(admitted, web.StreamResponse):
-            return admitted
-        job = self.find(request.match_info["id"])
-        if job is None:
-            return await self.send(request, self.error_reply(404, "Not found."))
-        return await self.send(request, json_reply(200, self.document(job)))
