@@ -4,8 +4,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from creative_client.testing import FakeDeepixels, FakeNeocu, fake_names
-from creative_client.testing._postgres import PostgresServer
+from creative_client.testing import FakeDeepixels, FakeNeocu, PostgresServer, fake_names
 from creative_client.testing.kit import API_KEY, fake_fixture, provider_fixture
 from creative_client.testing.kit import leak_check as leak_check  # autouse: no leaks, anywhere
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from creative_client.testing._postgres import PostgresServer
+from creative_client.testing import PostgresServer
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +89,7 @@ async def test_stop_removes_the_folder() -> None:
 def test_stops_when_its_process_is_killed() -> None:
     code = (
         "import time\n"
-        "from creative_client.testing._postgres import PostgresServer\n"
+        "from creative_client.testing import PostgresServer\n"
         "server = PostgresServer().start()\n"
         "print(server.port, server.socket_dir, flush=True)\n"
         "time.sleep(60)\n"

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from creative_client.testing import FakeProcess
-from creative_client.testing._postgres import PostgresServer
+from creative_client.testing import FakeProcess, PostgresServer
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)

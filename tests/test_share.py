@@ -27,8 +27,7 @@ from creative_client import (
     CreativeClient,
     ShareUnavailableError,
 )
-from creative_client.testing import FakeDeepixels
-from creative_client.testing._postgres import PostgresServer
+from creative_client.testing import FakeDeepixels, PostgresServer
 
 KEY = "sk-share-test-7d1e0c9a55"
 WORKER = Path(__file__).with_name("_share_worker.py")

@@ -18,6 +18,9 @@ included) has one here by name: ``fake_for(name, **options)``, ``fake_class(name
 A plugin's fake subclasses ``FakeServer`` and answers its hooks (see
 ``creative_client/testing/_contract.py``), with ``FakeJob``, ``Phase``, ``Shape`` and
 ``json_reply`` from here.
+
+``PostgresServer`` is a throwaway PostgreSQL server on loopback, for testing code that
+uses ``share=`` (it needs the server binaries; ``apt-get install postgresql``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from ._contract import Phase, Shape
 from ._deepixels import FakeDeepixels
 from ._jobs import FakeJob, RecordedRequest
 from ._neocu import FakeNeocu
+from ._postgres import PostgresServer
 from ._process import FakeProcess
 from ._replies import HTML_PAGE, Faults, Reply, json_reply
 from ._server import FakeServer
@@ -44,6 +48,7 @@ __all__ = [
     "FakeServer",
     "Faults",
     "Phase",
+    "PostgresServer",
     "RecordedRequest",
     "Reply",
     "Shape",
