@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-from urllib.parse import urlsplit
 
 import aiohttp
 import attrs
@@ -160,32 +159,45 @@ def _api_key(provider: Provider, api_key: str | None) -> str:
 
 
 def check_share_url(url: object) -> None:
-    """``share`` must be a PostgreSQL URL, and the ``[postgres]`` extra installed."""
+    """``share`` must be a PostgreSQL URL that parses, and the ``[postgres]`` extra
+    installed. The URL is never shown: it may hold a password."""
     if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
-        raise ConfigurationError(
-            "share must be a PostgreSQL URL (postgresql://user@host:port/db), "
-            f"got {shown_url(url) if isinstance(url, str) else type(url).__name__}"
-        )
+        raise ConfigurationError("share must be a PostgreSQL URL (postgresql://user@host:port/db)")
     try:
-        import psycopg  # noqa: F401
+        from psycopg.conninfo import conninfo_to_dict
     except ImportError:
         raise ConfigurationError(
             "share= needs the PostgreSQL driver: pip install 'creative_client[postgres]'"
         ) from None
+    userinfo = url.partition("://")[2].rpartition("@")[0]
+    if any(c in userinfo for c in "/?#"):
+        # libpq would read part of the password as the host or the database, and then
+        # show it in its errors.
+        raise ConfigurationError(
+            "share's user or password holds '/', '?' or '#': percent-encode them "
+            "(urllib.parse.quote(password, safe=''))"
+        )
+    try:
+        conninfo_to_dict(url)
+    except Exception:  # the driver's message may quote the password
+        raise ConfigurationError(
+            "share is not a PostgreSQL URL that parses (is a character in the password "
+            "not percent-encoded?)"
+        ) from None
 
 
 def shown_url(url: str) -> str:
-    """A database URL fit for a message: no password (in the user part or the query)."""
+    """A PostgreSQL URL fit for a message: user, host, port and database, nothing else
+    (no password, wherever it was, and no query)."""
     try:
-        parts = urlsplit(url)
-        user = parts.username
-    except ValueError:
-        return "<a URL that does not parse>"
-    netloc = parts.netloc.rpartition("@")[2]
-    if user:
-        netloc = f"{user}{':***' if parts.password else ''}@{netloc}"
-    query = "?..." if parts.query else ""
-    return f"{parts.scheme}://{netloc}{parts.path}{query}"
+        from psycopg.conninfo import conninfo_to_dict
+
+        parts = conninfo_to_dict(url)
+    except Exception:
+        return "the share's URL"
+    user = f"{parts['user']}@" if parts.get("user") else ""
+    port = f":{parts['port']}" if parts.get("port") else ""
+    return f"postgresql://{user}{parts.get('host') or 'localhost'}{port}/{parts.get('dbname', '')}"
 
 
 def positive(name: str, value: object, *, integer: bool = False, zero_ok: bool = False) -> None:

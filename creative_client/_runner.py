@@ -18,7 +18,12 @@ from ._transport import Transport
 from ._waiting import Waiting
 from ._webhook_server import Callbacks
 from ._webhooks import Expected
-from .errors import JobFailedError, ProviderResponseError, SubmissionUncertainError
+from .errors import (
+    JobFailedError,
+    JobTimeoutError,
+    ProviderResponseError,
+    SubmissionUncertainError,
+)
 from .providers import Provider
 
 Generate = Callable[[GenerationRequest, float | None, Tracker | None], Awaitable[Job]]
@@ -185,20 +190,31 @@ class Runner:
         budget = self.budget
         assert budget is not None
         await budget.take_slot()
+        sent: list[str] = []
         try:
-            return await self._generate(request, timeout, tracker)
+            return await self._generate(request, timeout, tracker, sent)
         except SubmissionUncertainError:
             self._give_later(None)
             budget = None
+            raise
+        except (JobTimeoutError, asyncio.CancelledError):
+            if sent:  # the job runs on, unseen: its slot is held as a submit()'s is
+                self._give_later(sent[0])
+                budget = None
             raise
         finally:
             if budget is not None:
                 budget.give_slot()
 
     async def _generate(
-        self, request: GenerationRequest, timeout: float | None, tracker: Tracker | None = None
+        self,
+        request: GenerationRequest,
+        timeout: float | None,
+        tracker: Tracker | None = None,
+        sent: list[str] | None = None,
     ) -> Job:
-        """Submit and wait; a failed job raises ``JobFailedError``."""
+        """Submit and wait; a failed job raises ``JobFailedError``. ``sent`` is given the
+        job's id once the provider has the job."""
         callbacks = self.callbacks
         expected = await callbacks.expect(request) if callbacks is not None else None
         if expected is None:
@@ -206,6 +222,8 @@ class Runner:
         else:
             assert callbacks is not None
             job = await callbacks.submitted(self.send, request, expected)
+        if sent is not None:
+            sent.append(job.id)
         limit = self.timeout if timeout is None else timeout
         if tracker is not None:
             tracker.started()

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import SplitResult, urlsplit
 
@@ -32,23 +33,32 @@ Relay = Callable[[str, bytes], object]
 
 
 class Signer:
-    """Callback tokens any replica of a share can tell from forgeries: a random part and
-    its HMAC under the share's secret (``creative_client/_pg/_fanin.py``)."""
+    """Callback tokens any replica of a share can tell from forgeries: a random part, an
+    expiry (``ttl`` seconds on) and their HMAC under the share's secret
+    (``creative_client/_pg/_fanin.py``)."""
 
-    def __init__(self, secret: bytes) -> None:
+    def __init__(self, secret: bytes, ttl: float = 86400.0) -> None:
         self._secret = secret
+        self.ttl = ttl
 
-    def _mac(self, nonce: str) -> str:
-        digest = hmac.new(self._secret, nonce.encode(), hashlib.sha256).digest()[:16]
+    def _mac(self, signed: str) -> str:
+        digest = hmac.new(self._secret, signed.encode(), hashlib.sha256).digest()[:16]
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
     def mint(self) -> str:
-        nonce = secrets.token_urlsafe(18)
-        return f"{nonce}.{self._mac(nonce)}"
+        signed = f"{secrets.token_urlsafe(18)}.{int(time.time() + self.ttl):x}"
+        return f"{signed}.{self._mac(signed)}"
 
     def signed(self, token: str) -> bool:
-        nonce, dot, mac = token.partition(".")
-        return bool(dot) and hmac.compare_digest(mac, self._mac(nonce))
+        """Whether the fleet minted ``token``, and it has not expired."""
+        signed, dot, mac = token.rpartition(".")
+        if not dot or not token.isascii() or not hmac.compare_digest(mac, self._mac(signed)):
+            return False
+        expiry = signed.rpartition(".")[2]
+        try:
+            return int(expiry, 16) >= time.time()
+        except ValueError:
+            return False
 
 
 def check_public_url(url: str) -> SplitResult:

@@ -25,6 +25,7 @@ import pytest
 from creative_client import (
     ConfigurationError,
     CreativeClient,
+    JobTimeoutError,
     ShareUnavailableError,
 )
 from creative_client.testing import FakeDeepixels, PostgresServer
@@ -280,8 +281,19 @@ async def test_a_callback_reaching_another_replica_is_handed_over(share: str) ->
                 receiver_a, receiver_b = a.webhook_receiver, b.webhook_receiver
                 assert receiver_a is not None and receiver_b is not None
                 assert receiver_b.relayed == 20 and receiver_a.callbacks == 0
+                reads = fake.count("get")
+                assert reads <= 20 * 1.2  # one confirming read per job, on B
+                # Replayed callback URLs (a finished job's, seen in a log, say) cause
+                # no more reads.
+                hooks = [r.json()["webhook"] for r in fake.requests if r.endpoint == "submit"]
+                async with aiohttp.ClientSession() as session:
+                    for url in hooks[:5] * 2:
+                        body = {"jobId": "x", "status": "completed"}
+                        async with session.post(url, json=body) as resp:
+                            assert resp.status == 202
+                await asyncio.sleep(0.2)
+                assert fake.count("get") == reads
         assert fake.count("submit") == 20
-        assert fake.count("get") <= 20 * 1.2  # one confirming read per job, on B
 
 
 async def test_a_forged_callback_is_not_relayed(share: str) -> None:
@@ -292,7 +304,7 @@ async def test_a_forged_callback_is_not_relayed(share: str) -> None:
             assert address is not None
             base = f"http://127.0.0.1:{address[1]}/creative-client/callback/"
             async with aiohttp.ClientSession() as session:
-                for token in ("made-up", "abc.def", "x" * 24 + ".AAAAAAAAAAAAAAAAAAAAAA"):
+                for token in ("made-up", "abc.def", "x" * 24 + ".AAAAAAAAAAAAAAAAAAAAAA", "é.x"):
                     async with session.post(base + token, json={"job_id": "j"}) as resp:
                         assert resp.status == 404
             receiver = client.webhook_receiver
@@ -344,3 +356,78 @@ def test_two_cli_batches_share_one_budget(share: str, tmp_path: Path) -> None:
         stats = fake.stats()
     assert stats["submit"] == 24
     assert stats["peak_active"] <= 3
+
+
+async def test_a_slot_given_back_is_not_also_taken_here(share: str) -> None:
+    """A job starting while spare slots go back must not take one of them: the database
+    already counts them free. Many short jobs of mixed lengths make that race common."""
+    async with FakeDeepixels(job_duration=0.03, job_spread=0.9, api_key=KEY) as fake:
+        options = _options(fake, share, max_jobs=4, poll_initial=0.01, poll_max=0.02)
+        async with (
+            CreativeClient("deepixels", **options) as one,
+            CreativeClient("deepixels", **options) as two,
+        ):
+
+            async def trickle(client: CreativeClient, tag: str) -> list[bool]:
+                results = []
+                for i in range(40):  # jobs start one by one, as slots go back
+                    batch = await client.generate_many([f"{tag}{i}-{k}" for k in range(3)])
+                    results += [o.ok for o in batch]
+                return results
+
+            async with asyncio.timeout(50):
+                done = await asyncio.gather(trickle(one, "a"), trickle(two, "b"))
+        assert all(done[0]) and all(done[1])
+        assert fake.peak_active <= 4
+
+
+async def test_a_process_holding_every_slot_makes_room_for_one_that_waits(share: str) -> None:
+    """A holds all 8 slots with 80 jobs queued; B comes with 4. B is served as A's jobs
+    end (A is over its fair share and B wants), not when A's batch is done."""
+    async with FakeDeepixels(job_duration=0.2, api_key=KEY) as fake:
+        options = _options(fake, share, max_jobs=8)
+        async with (
+            CreativeClient("deepixels", **options) as a,
+            CreativeClient("deepixels", **options) as b,
+        ):
+            # concurrency 8: A never has a job waiting for a slot, so it never asks the
+            # database for more; only B's word that it waits makes A give slots back.
+            first = asyncio.ensure_future(
+                a.generate_many([f"a{i}" for i in range(80)], concurrency=8)
+            )
+            for _ in range(500):  # at most 10 s
+                if fake.count("submit") >= 8:
+                    break
+                await asyncio.sleep(0.02)
+            async with asyncio.timeout(30):
+                second = await b.generate_many([f"b{i}" for i in range(4)])
+                assert not first.done()  # B did not wait for A's whole batch
+                assert all(o.ok for o in await first)
+        assert all(o.ok for o in second)
+        assert fake.peak_active <= 8
+
+
+async def test_a_wait_given_up_keeps_the_slot_while_the_job_runs() -> None:
+    async with FakeDeepixels(job_duration=0.6, api_key=KEY) as fake:
+        options = _options(fake, "", max_jobs=1)
+        del options["share"]
+        async with CreativeClient("deepixels", **options) as client:
+            with pytest.raises(JobTimeoutError) as caught:
+                await client.generate("long", timeout=0.1)
+            waiting = asyncio.ensure_future(client.generate("next"))
+            await asyncio.sleep(0.2)
+            assert not waiting.done()  # the first job still runs at the provider
+            await client.wait(caught.value.job_id)  # seen finished: its slot comes back
+            assert (await asyncio.wait_for(waiting, 10)).status.is_terminal
+        assert fake.peak_active == 1
+
+
+def test_a_password_is_never_shown(tmp_path: Path) -> None:
+    for url in (
+        "postgresql://app:Se/cret-pw@db.internal:5432/creative",
+        "postgresql://app:S3cr%zzet-pw@db.internal/creative",
+        "postgresql://app:p#cret-pw?x@db.internal/creative",
+    ):
+        with pytest.raises(ConfigurationError) as caught:
+            CreativeClient("deepixels", KEY, model="m", share=url)
+        assert "cret-pw" not in str(caught.value)

@@ -43,12 +43,14 @@ from ._turns import Turns
 
 logger = logging.getLogger("creative_client")
 
+CLOSED = "this CreativeClient is closed; create a new one"
+
 #: How long spare slots stay before they go back (seconds).
 LINGER = 0.02
 #: How often a process waiting for slots asks again with no word from the others.
 RETRY = 0.25
 
-_TAKE = "select * from creative_take_slots(%s, %s, %s, %s, %s, %s, %s)"
+_TAKE = "select * from creative_take_slots(%s, %s, %s, %s, %s, %s, %s, %s)"
 _HOLD = "select * from creative_hold(%s, %s, %s, %s, %s, %s)"
 _LEAVE = "select creative_leave(%s, %s, %s)"
 
@@ -78,6 +80,7 @@ class SharedBudget(Budget):
         self._fetching = False
         self._flush: asyncio.TimerHandle | None = None
         self._opened = False
+        self._closed = False
         #: Called with each notification's payload other than "slots" (webhook fan-in).
         self.on_notify: Callable[[str], object] | None = None
 
@@ -111,13 +114,15 @@ class SharedBudget(Budget):
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
+        self._closed = True
         if self._flush is not None:
             self._flush.cancel()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for waiter in self.waiters:
-            waiter.cancel()
+        _fail(self.waiters)
+        if isinstance(self.gate, Turns):
+            _fail(self.gate.waiters)
         if self.account:
             with contextlib.suppress(Down):
                 await self.link.call(_LEAVE, (self.account, self.holder, self.channel))
@@ -130,12 +135,16 @@ class SharedBudget(Budget):
     async def take_slot(self) -> None:
         if not self._opened:
             await self.open()
-        if self.held > self.busy and not self.waiters:
+        if self._closed:
+            raise RuntimeError(CLOSED)
+        owes = self._owes()
+        if self.held > self.busy and not self.waiters and not owes:
             self.busy += 1
             return
         waiter = asyncio.get_running_loop().create_future()
         self.waiters.append(waiter)
-        self._serve()
+        if not owes:  # else the spare ones go back, and this job asks like the others
+            self._serve()
         if not waiter.done() and not self._fetching:
             self._fetching = True
             self._start(self._fetch_slots())
@@ -147,16 +156,23 @@ class SharedBudget(Budget):
             else:
                 with contextlib.suppress(ValueError):
                     self.waiters.remove(waiter)
+                self._serve(0)  # nobody may wait any more: spare ones go back
             raise
 
     def give_slot(self) -> None:
         if self.busy <= 0:
             return  # closed meanwhile: everything went back then
         self.busy -= 1
-        if self.waiters and not self._owes():
-            self._serve()
-        elif self._flush is None:
-            self._flush = asyncio.get_running_loop().call_later(LINGER, self._flushing)
+        self._serve(0 if self._owes() else None)
+
+    def _wanted(self, holder: str) -> None:
+        """Another holder could not get the slots it wants: one holding more than its
+        fair share gives its spare ones back now, and its next jobs ask like the others."""
+        if holder == str(self.holder):
+            return
+        self.others_wanting = max(self.others_wanting, 1)
+        if self._owes():
+            self._serve(0, at_once=True)
 
     def _owes(self) -> bool:
         """Others wait and this process holds more than its fair share."""
@@ -164,18 +180,27 @@ class SharedBudget(Budget):
             return False
         return self.held > math.ceil(self.max_jobs / (self.holders + 1))
 
-    def _serve(self) -> None:
-        """Hand free slots to the jobs waiting here, first come first served."""
-        while self.waiters and self.held > self.busy:
+    def _serve(self, most: int | None = None, *, at_once: bool = False) -> None:
+        """Hand free slots to the jobs waiting here, first come first served (at most
+        ``most`` of them); free ones left over go back soon."""
+        while self.waiters and self.held > self.busy and (most is None or most > 0):
             waiter = self.waiters.popleft()
             if not waiter.done():
                 self.busy += 1
                 waiter.set_result(None)
+                most = None if most is None else most - 1
+        if self.held > self.busy and (not self.waiters or self._owes()) and not self._closed:
+            if at_once and self._flush is not None:
+                self._flush.cancel()
+                self._flush = None
+            if self._flush is None:
+                delay = 0.0 if at_once else LINGER
+                self._flush = asyncio.get_running_loop().call_later(delay, self._flushing)
 
     async def _fetch_slots(self) -> None:
         assert self.max_jobs is not None
         try:
-            while self.waiters:
+            while self.waiters and not self._closed:
                 if not self.link.up.is_set():
                     await self.link.up.wait()
                     continue
@@ -185,12 +210,14 @@ class SharedBudget(Budget):
                     try:
                         args = (self.account, self.holder, self.held, want, self.max_jobs)
                         granted, self.others_wanting, self.holders = await self.link.call(
-                            _TAKE, (*args, self.lease, want)
+                            _TAKE, (*args, self.lease, want, self.channel)
                         )
                     except Down:
                         continue
                     self.held += granted
-                self._serve()
+                # What the database granted is this process's to use; spare slots it
+                # already held are not, while it holds more than its share and others wait.
+                self._serve(granted if self._owes() else None)
                 if self.waiters and granted < want:
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(RETRY):
@@ -210,11 +237,28 @@ class SharedBudget(Budget):
             keep = 0 if self._owes() else min(spare, len(self.waiters))
             if spare - keep <= 0:
                 return
-            held = self.held - (spare - keep)
-            with contextlib.suppress(Down):
-                self.others_wanting, self.holders = await self.link.call(_HOLD, self._hold(held))
-                self.held = held
+            giving = spare - keep
+            self.held -= giving  # before the call: no job here may take them meanwhile
+            try:
+                await self._renew()
+            except Down:
+                self.held += giving  # the database never heard: still this process's
         self._serve()
+
+    async def _renew(self) -> None:
+        """State what this process holds (renewing its lease). Raises ``Down``."""
+        row = await self.link.call(_HOLD, self._hold(self.held))
+        self._renewed(row)
+
+    def _renewed(self, row: tuple[Any, ...]) -> None:
+        self.others_wanting, self.holders, lapsed = row
+        if lapsed:
+            logger.warning(
+                "this process's lease on its %d job slots had run out (cut off from the "
+                "share's database for longer than share_lease?): others may have taken "
+                "them meanwhile, so the jobs in flight may exceed max_jobs until some end",
+                self.held,
+            )
 
     async def _registered(self, conn: psycopg.AsyncConnection[Any]) -> None:
         """State what this process holds, on a new connection (after a loss too)."""
@@ -222,7 +266,7 @@ class SharedBudget(Budget):
             return  # the first connection: open() registers once the schema is there
         row = await (await conn.execute(_HOLD, self._hold(self.held))).fetchone()
         if row is not None:
-            self.others_wanting, self.holders = row
+            self._renewed(tuple(row))
 
     def _hold(self, held: int) -> tuple[object, ...]:
         """``creative_hold``'s arguments: this process now holds ``held`` slots."""
@@ -234,9 +278,7 @@ class SharedBudget(Budget):
             await asyncio.sleep(self.lease / 3)
             async with self._ops:
                 with contextlib.suppress(Down):
-                    self.others_wanting, self.holders = await self.link.call(
-                        _HOLD, self._hold(self.held)
-                    )
+                    await self._renew()
 
     # -- notifications ------------------------------------------------------------------
 
@@ -255,7 +297,17 @@ class SharedBudget(Budget):
                 async for note in conn.notifies():
                     if note.payload == "slots":
                         self.freed.set()
+                    elif note.payload.startswith("want "):
+                        self._wanted(note.payload[5:])
                     elif self.on_notify is not None:
                         self.on_notify(note.payload)
-            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                self.listen.lost(exc)
+            except psycopg.Error as exc:
+                self.listen.lost(exc, conn)
+
+
+def _fail(waiters: collections.deque[Any]) -> None:
+    """The client closes: whoever still waits for a slot or a turn hears so."""
+    while waiters:
+        waiter = waiters.popleft()
+        if not waiter.done():
+            waiter.set_exception(RuntimeError(CLOSED))

@@ -12,6 +12,7 @@ the awaiting replica reads the job itself.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 from typing import Any
@@ -26,6 +27,10 @@ logger = logging.getLogger("creative_client")
 
 #: What a notification may carry (PostgreSQL's limit is 8000 bytes).
 MAX_PAYLOAD = 7900
+#: Relays in flight at once; beyond, a callback is dropped (the fallback poll finds it).
+MAX_RELAYS = 64
+#: Tokens remembered as relayed: a replayed callback URL causes no second read.
+REMEMBERED = 65536
 _PREFIX = "cb "
 
 
@@ -39,6 +44,8 @@ class FanIn:
         self._reader = reader
         self._receiver: WebhookReceiver | None = None
         self._relays: set[asyncio.Task[None]] = set()
+        self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self.dropped = 0
         budget.on_notify = self._notified
 
     def attach(self, receiver: WebhookReceiver) -> None:
@@ -53,6 +60,12 @@ class FanIn:
         await asyncio.gather(*self._relays, return_exceptions=True)
 
     def _relay(self, token: str, body: bytes) -> None:
+        if token in self._seen or len(self._relays) >= MAX_RELAYS:
+            self.dropped += 1  # a replay or a flood: no read, and nothing handed on
+            return
+        self._seen[token] = None
+        if len(self._seen) > REMEMBERED:
+            self._seen.popitem(last=False)
         task = asyncio.create_task(self._confirm_and_hand_on(token, body))
         self._relays.add(task)
         task.add_done_callback(self._relays.discard)

@@ -22,6 +22,16 @@ logger = logging.getLogger("creative_client")
 CALL_TIMEOUT = 5.0
 
 
+#: A peer that went silent (a partition, no RST) is noticed in seconds, not hours.
+_KEEPALIVE: dict[str, Any] = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 2,
+    "tcp_user_timeout": 10000,
+}
+
+
 class Down(Exception):
     """The connection is lost (or not made yet); a new one is on its way."""
 
@@ -62,7 +72,7 @@ class Link:
         timeout = max(1, round(self.connect_timeout))
         async with asyncio.timeout(self.connect_timeout + 1):
             conn = await psycopg.AsyncConnection.connect(
-                self.url, autocommit=True, connect_timeout=timeout
+                self.url, autocommit=True, connect_timeout=timeout, **_KEEPALIVE
             )
             try:
                 if self.on_up is not None:
@@ -72,22 +82,34 @@ class Link:
                 raise
         return conn
 
-    async def call(self, sql: str, params: Sequence[object]) -> tuple[Any, ...]:
-        """The first row of ``sql``; ``Down`` when the connection is (or gets) lost."""
+    async def call(
+        self, sql: str, params: Sequence[object], *, timeout: float = CALL_TIMEOUT
+    ) -> tuple[Any, ...]:
+        """The first row of ``sql``; ``Down`` when the connection is (or gets) lost.
+
+        Any driver error counts as a lost connection (a failover to a read-only server,
+        a revoked grant): the connection is made again, with backoff, and the callers'
+        loops go on waiting for it rather than ending."""
         conn = self.conn
         if conn is None:
             raise Down
         try:
-            async with asyncio.timeout(CALL_TIMEOUT):
+            async with asyncio.timeout(timeout):
                 row = await (await conn.execute(sql, params)).fetchone()
-        except (psycopg.OperationalError, psycopg.InterfaceError, TimeoutError) as exc:
-            self.lost(exc)
+        except (psycopg.Error, TimeoutError) as exc:
+            self.lost(exc, conn)
             raise Down from exc
-        assert row is not None
+        if row is None:
+            raise Down  # not what this schema's functions answer: as good as lost
         return tuple(row)
 
-    def lost(self, exc: BaseException | None = None) -> None:
-        """Drop the connection and start making a new one (once)."""
+    def lost(
+        self, exc: BaseException | None = None, conn: psycopg.AsyncConnection[Any] | None = None
+    ) -> None:
+        """Drop the connection (``conn``, if it is still the current one) and start making
+        a new one (once)."""
+        if conn is not None and conn is not self.conn:
+            return  # an old connection's late failure: the new one is fine
         if self.conn is not None:
             self.losses += 1
             logger.warning("lost the share's database (%s): reconnecting", _reason(exc))

@@ -10,7 +10,7 @@ import secrets
 from typing import Any
 
 #: The schema this code reads and writes; a database at a later version is refused.
-VERSION = 1
+VERSION = 2
 
 _LOCK = 0x63726561
 
@@ -129,8 +129,89 @@ begin
 end $$;
 """
 
+_V2 = """
+-- Version 2: while others wait, no holder is granted more than a fair share, and one
+-- refused tells the others on the account's channel ('want <holder>'); a renewal locks
+-- the account row (against the expiry delete) and says whether the lease had lapsed.
+drop function if exists creative_take_slots(
+    text, uuid, integer, integer, integer, double precision, integer);
+drop function if exists creative_hold(
+    text, uuid, integer, double precision, integer, text);
+
+-- Slots: the holder states what it holds (p_held) and wants more; granted what the
+-- account's max leaves once every live holder is counted, and while others wait, no
+-- more than a fair share (max / holders). Holders whose lease ran out are dropped
+-- here: their slots come back.
+create or replace function creative_take_slots(
+    p_account text, p_holder uuid, p_held integer, p_want integer, p_max integer,
+    p_lease double precision, p_wanting integer, p_channel text)
+returns table (granted integer, others_wanting integer, holders integer)
+language plpgsql as $$
+declare
+    used integer;
+    now_ timestamptz := clock_timestamp();
+begin
+    insert into creative_accounts (account, tokens, refreshed)
+        values (p_account, 0, now_) on conflict do nothing;
+    perform 1 from creative_accounts where account = p_account for update;
+    delete from creative_holders
+        where account = p_account and expires < now_ and holder <> p_holder;
+    select coalesce(sum(h.slots), 0), coalesce(sum(h.wanting), 0), count(*)
+        into used, others_wanting, holders
+        from creative_holders h where h.account = p_account and h.holder <> p_holder;
+    granted := greatest(0, least(p_want, p_max - used - p_held));
+    if others_wanting > 0 then  -- others wait: no more than a fair share
+        granted := greatest(
+            0, least(granted, ceil(p_max::numeric / (holders + 1))::integer - p_held));
+    end if;
+    insert into creative_holders as h (account, holder, slots, wanting, expires)
+        values (p_account, p_holder, p_held + granted, greatest(0, p_wanting - granted),
+                now_ + make_interval(secs => p_lease))
+        on conflict (account, holder) do update
+        set slots = excluded.slots, wanting = excluded.wanting, expires = excluded.expires;
+    select coalesce(sum(h.wanting), 0), count(*) into others_wanting, holders
+        from creative_holders h where h.account = p_account and h.holder <> p_holder;
+    if granted < p_want then
+        perform pg_notify(p_channel, 'want ' || p_holder::text);
+    end if;
+    return next;
+end $$;
+
+-- A holder's renewal (heartbeat) or give-back: it now holds p_held. Others waiting
+-- for slots hear of freed ones on the account's channel. ``lapsed``: the holder's
+-- lease had run out (its row was gone or expired) while it held slots.
+create or replace function creative_hold(
+    p_account text, p_holder uuid, p_held integer, p_lease double precision,
+    p_wanting integer, p_channel text)
+returns table (others_wanting integer, holders integer, lapsed boolean)
+language plpgsql as $$
+declare
+    before integer;
+    was timestamptz;
+    now_ timestamptz := clock_timestamp();
+begin
+    insert into creative_accounts (account, tokens, refreshed)
+        values (p_account, 0, now_) on conflict do nothing;
+    perform 1 from creative_accounts where account = p_account for update;
+    select h.slots, h.expires into before, was from creative_holders h
+        where h.account = p_account and h.holder = p_holder;
+    lapsed := p_held > 0 and (was is null or was < now_);
+    insert into creative_holders as h (account, holder, slots, wanting, expires)
+        values (p_account, p_holder, p_held, p_wanting, now_ + make_interval(secs => p_lease))
+        on conflict (account, holder) do update
+        set slots = excluded.slots, wanting = excluded.wanting, expires = excluded.expires;
+    select coalesce(sum(h.wanting), 0), count(*) into others_wanting, holders
+        from creative_holders h
+        where h.account = p_account and h.holder <> p_holder and h.expires >= now_;
+    if others_wanting > 0 and coalesce(before, 0) > p_held then
+        perform pg_notify(p_channel, 'slots');
+    end if;
+    return next;
+end $$;
+"""
+
 #: The statements that bring a database from version ``n - 1`` to ``n``.
-MIGRATIONS: dict[int, str] = {1: _V1}
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
 
 
 async def ensure(conn: Any) -> tuple[bytes, bytes]:

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 #: Seconds of ``rate`` a process takes at most at once, and how long a token lives.
 BLOCK = 0.05
 
+#: A turn is never held up long by a database that went quiet (then: the fallback).
+TOKEN_TIMEOUT = 1.0
+
 _TOKENS = "select * from creative_take_tokens(%s, %s, %s, %s)"
 
 
@@ -78,7 +81,9 @@ class Turns:
                 asked = loop.time()
                 try:
                     granted, wait = await budget.link.call(
-                        _TOKENS, (budget.account, want, self.rate, float(self.block))
+                        _TOKENS,
+                        (budget.account, want, self.rate, float(self.block)),
+                        timeout=TOKEN_TIMEOUT,
                     )
                 except Down:
                     self._release_all(shared=False)
