@@ -431,3 +431,61 @@ def test_a_password_is_never_shown(tmp_path: Path) -> None:
         with pytest.raises(ConfigurationError) as caught:
             CreativeClient("deepixels", KEY, model="m", share=url)
         assert "cret-pw" not in str(caught.value)
+
+
+async def _database(postgres: PostgresServer, name: str) -> str:
+    """A fresh database on the suite's server; its URL."""
+    async with await psycopg.AsyncConnection.connect(postgres.url, autocommit=True) as conn:
+        await conn.execute(f"drop database if exists {name}")
+        await conn.execute(f"create database {name}")
+    return postgres.url.rsplit("/", 1)[0] + "/" + name
+
+
+async def test_a_database_error_is_waited_out_not_fatal(postgres: PostgresServer) -> None:
+    """Not a lost connection but an error (a function gone, as after a bad failover):
+    the budget keeps trying, and the jobs go on once the database is right again."""
+    url = await _database(postgres, "broken")
+    async with FakeDeepixels(job_duration=0.05, api_key=KEY) as fake:
+        async with CreativeClient("deepixels", **_options(fake, url, max_jobs=2)) as client:
+            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+                args = "text, uuid, integer, integer, integer, double precision, integer, text"
+                alter = "alter function {}(" + args + ") rename to {}"
+                await conn.execute(alter.format("creative_take_slots", "creative_gone"))
+                batch = asyncio.ensure_future(client.generate_many(["a", "b", "c", "d"]))
+                await asyncio.sleep(0.5)
+                assert fake.count("submit") == 0
+                await conn.execute(alter.format("creative_gone", "creative_take_slots"))
+            async with asyncio.timeout(30):
+                outcomes = await batch
+        assert all(o.ok for o in outcomes)
+
+
+async def test_a_version_1_schema_is_upgraded(postgres: PostgresServer) -> None:
+    from creative_client._pg._schema import MIGRATIONS, VERSION
+
+    url = await _database(postgres, "older")
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute(MIGRATIONS[1])
+        await conn.execute(
+            "insert into creative_meta (version, salt, secret) values (1, 'salt', 'secret')"
+        )
+    async with FakeDeepixels(job_duration=0.05, api_key=KEY) as fake:
+        async with CreativeClient("deepixels", **_options(fake, url, max_jobs=2)) as client:
+            outcomes = await client.generate_many(["a", "b", "c"])
+        assert all(o.ok for o in outcomes)
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        row = await (await conn.execute("select version, salt from creative_meta")).fetchone()
+    assert row is not None and row[0] == VERSION == 2 and bytes(row[1]) == b"salt"
+
+
+async def test_closing_wakes_calls_waiting_for_a_turn(share: str) -> None:
+    async with FakeDeepixels(api_key=KEY) as fake:
+        client = CreativeClient("deepixels", **_options(fake, share, rate=2))
+        await client.__aenter__()
+        job = await client.submit("a")
+        reads = [asyncio.ensure_future(client.get(job.id)) for _ in range(6)]
+        await asyncio.sleep(0.3)  # two turns a second: most wait
+        await client.aclose()
+        async with asyncio.timeout(10):
+            results = await asyncio.gather(*reads, return_exceptions=True)
+        assert any(isinstance(r, RuntimeError) for r in results)
