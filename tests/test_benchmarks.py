@@ -38,3 +38,36 @@ def test_webhook_benchmark_runs() -> None:
     assert requests[:2] == ["2.000", "2.000"]  # both webhook sides: a submit, a confirming read
     latency = out.stdout.split("callback->yield median ms")[1].split()
     assert float(latency[1]) >= 0  # the SDK's jobs were matched with their callbacks
+
+
+@pytest.mark.timeout(240)
+def test_share_benchmark_runs() -> None:
+    """``share.py --quick``: a PostgreSQL server, fleets of worker processes, a kill, the
+    cost pairs and the webhook fan-in, all tiny. Counts are checked, not figures."""
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "share.py"), "--quick"],
+        capture_output=True, text=True, timeout=200, cwd=ROOT,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    for line in (
+        "peak jobs in flight (the fake's count)",
+        "busiest one-second window",
+        "the budget allows min(max_jobs / mean job time seen, rate / requests per job)",
+        "the other 2 processes: 48 of 48 jobs ok (all)",
+        "what the share prevents",
+        "share / local",
+        "callback -> yield on A: p50",
+        "callbacks taken by A's own receiver: 0; relayed by B to A: 30",
+        "requests per job (submit + get)",
+    ):
+        assert line in out.stdout, (line, out.stdout)
+    assert "killed p" in out.stdout  # the kill came while the victim still ran
+    unshared = out.stdout.split("== 2. without share")[1]
+    peak = unshared.split("peak jobs in flight (the fake's count): ")[1].split()[0]
+    assert 12 < int(peak) <= 36  # each process its own max_jobs=12: the overshoot shows
+    # With the share, the fleet holds the bounds (max_jobs=12; rate 60/s: 1.1x + 1).
+    shared = out.stdout.split("== 2. without share")[0]
+    for peak in shared.split("peak jobs in flight")[1:]:
+        assert "(max_jobs 12: within)" in peak.split("\n")[0], peak.split("\n")[0]
+    for window in shared.split("busiest one-second window: ")[1:]:
+        assert int(window.split()[0]) <= 67

@@ -4,18 +4,21 @@ turns (``rate``) for every process given the same ``share`` and the same account
 Slots: each process (a holder) states in the database how many it holds, under a
 lease it renews every third of the lease; one that dies gives them back when the lease
 runs out. A process takes slots for the jobs waiting in it, hands a finished job's slot
-straight to the next job waiting in it, and gives spare ones back after 20 ms (or at
-once when it holds more than its fair share and others wait). ``max_jobs`` is never
-exceeded while every holder is connected.
+straight to the next job waiting in it, and gives spare ones back after 250 ms, or at
+once when another holder says (on the account's channel) that it waits. While others
+wait, no holder is granted more than a fair share (``max_jobs`` / holders), and one
+holding more has its next jobs ask like the others. ``max_jobs`` is never exceeded
+while every holder is connected.
 
 Turns (``creative_client/_pg/_turns.py``): one token bucket per account in the
 database, refilled at ``rate`` up to ``rate * BLOCK`` tokens. A process takes at most
-that many at a time (as many as wait in it), and a token not spent within ``BLOCK``
+that many at a time (as many as wait in it, or as it spent lately in that time), and a token not spent within ``BLOCK``
 seconds of asking is dropped, so in any one-second window the fleet sends at most
 ``rate * (1 + 2 * BLOCK) + 1`` requests.
 
 Losing the database, a process keeps its jobs and its slots, takes no new slots, sends
-at ``rate`` divided by the holders it last saw, and reconnects with backoff.
+at ``rate`` divided by the holders it last saw (on top of what the others send: the
+rate bound then holds only up to that share), and reconnects with backoff.
 """
 
 from __future__ import annotations
@@ -45,8 +48,9 @@ logger = logging.getLogger("creative_client")
 
 CLOSED = "this CreativeClient is closed; create a new one"
 
-#: How long spare slots stay before they go back (seconds).
-LINGER = 0.02
+#: How long spare slots stay before they go back (seconds), unless another holder
+#: says it waits for slots: then at once.
+LINGER = 0.25
 #: How often a process waiting for slots asks again with no word from the others.
 RETRY = 0.25
 
@@ -166,13 +170,12 @@ class SharedBudget(Budget):
         self._serve(0 if self._owes() else None)
 
     def _wanted(self, holder: str) -> None:
-        """Another holder could not get the slots it wants: one holding more than its
-        fair share gives its spare ones back now, and its next jobs ask like the others."""
+        """Another holder could not get the slots it wants: spare slots go back now, and
+        one holding more than its fair share has its next jobs ask like the others."""
         if holder == str(self.holder):
             return
         self.others_wanting = max(self.others_wanting, 1)
-        if self._owes():
-            self._serve(0, at_once=True)
+        self._serve(0, at_once=True)  # spare slots go back now (all of them, if it owes)
 
     def _owes(self) -> bool:
         """Others wait and this process holds more than its fair share."""

@@ -42,9 +42,15 @@ class Turns:
         self.waiters: collections.deque[asyncio.Future[bool]] = collections.deque()
         self._fetching = False
         self._fallback: AsyncLimiter | None = None
+        #: Turns taken in the current window, and the rate measured over the last one:
+        #: a block asks for what this process will spend before the tokens expire.
+        self._used = 0
+        self._window = 0.0
+        self._recent = 0.0
 
     async def acquire(self) -> None:
         loop = asyncio.get_running_loop()
+        self._used += 1
         if self.tokens > 0 and loop.time() < self.until and not self.waiters:
             self.tokens -= 1
             return
@@ -77,8 +83,8 @@ class Turns:
                 if self.tokens > 0 and loop.time() < self.until:
                     self._hand(self.tokens)
                     continue
-                want = min(self.block, len(self.waiters))
                 asked = loop.time()
+                want = self._want(asked)
                 try:
                     granted, wait = await budget.link.call(
                         _TOKENS,
@@ -95,6 +101,14 @@ class Turns:
                     await asyncio.sleep(max(wait, 0.001))
         finally:
             self._fetching = False
+
+    def _want(self, now: float) -> int:
+        """As many tokens as wait, or as this process spent lately in ``BLOCK`` seconds
+        (what it will spend before they expire), up to a block."""
+        if now - self._window >= 2 * BLOCK:
+            self._recent = self._used / (now - self._window) if self._window else 0.0
+            self._window, self._used = now, 0
+        return min(self.block, max(len(self.waiters), math.ceil(self._recent * BLOCK)))
 
     def _hand(self, count: int) -> None:
         while count > 0 and self.waiters:
