@@ -12,9 +12,9 @@ while every holder is connected.
 
 Turns (``creative_client/_pg/_turns.py``): one token bucket per account in the
 database, refilled at ``rate`` up to ``rate * BLOCK`` tokens. A process takes at most
-that many at a time (as many as wait in it, or as it spent lately in that time), and a token not spent within ``BLOCK``
-seconds of asking is dropped, so in any one-second window the fleet sends at most
-``rate * (1 + 2 * BLOCK) + 1`` requests.
+that many at a time (as many as wait in it, or as it spent lately in that time), and
+a token not spent within ``BLOCK`` seconds of asking is dropped, so in any one-second
+window the fleet sends at most ``rate * (1 + 2 * BLOCK) + 1`` requests.
 
 Losing the database, a process keeps its jobs and its slots, takes no new slots, sends
 at ``rate`` divided by the holders it last saw (on top of what the others send: the
