@@ -40,7 +40,7 @@ from .._webhook_server import FanIn
 from .._webhooks import Reader
 from ..errors import ShareUnavailableError
 from ..providers import Provider
-from ._link import Down, Link
+from ._link import Down, Link, listen
 from ._schema import SchemaError, account_of, channel_of, ensure
 from ._turns import Turns
 
@@ -104,7 +104,7 @@ class SharedBudget(Budget):
         self.channel = channel_of(self.account)
         await self._registered(conn)
         await self.listen.open()  # LISTENs on the channel (on_up), now that it is known
-        self._start(self._listener())
+        self._start(listen(self.listen, self._heard, again=self.freed.set))
         self._start(self._heartbeat())
 
     def fan_in(self, provider: Provider, reader: Reader) -> FanIn | None:
@@ -289,23 +289,13 @@ class SharedBudget(Budget):
         if self.channel:
             await conn.execute(f'listen "{self.channel}"')
 
-    async def _listener(self) -> None:
-        while True:
-            conn = self.listen.conn
-            if conn is None:
-                await self.listen.up.wait()
-                self.freed.set()  # a notification may have been missed meanwhile
-                continue
-            try:
-                async for note in conn.notifies():
-                    if note.payload == "slots":
-                        self.freed.set()
-                    elif note.payload.startswith("want "):
-                        self._wanted(note.payload[5:])
-                    elif self.on_notify is not None:
-                        self.on_notify(note.payload)
-            except psycopg.Error as exc:
-                self.listen.lost(exc, conn)
+    def _heard(self, payload: str) -> None:
+        if payload == "slots":
+            self.freed.set()
+        elif payload.startswith("want "):
+            self._wanted(payload[5:])
+        elif self.on_notify is not None:
+            self.on_notify(payload)
 
 
 def _fail(waiters: collections.deque[Any]) -> None:

@@ -147,6 +147,25 @@ class Link:
             await _close_quietly(conn)
 
 
+async def listen(
+    link: Link, heard: Callable[[str], object], *, again: Callable[[], object]
+) -> None:
+    """Hand the payload of each notification ``link``'s connection gets to ``heard``, for
+    ever, across lost connections (``again`` is called after one: a notification may
+    have been missed meanwhile). ``link``'s ``on_up`` says LISTEN."""
+    while True:
+        conn = link.conn
+        if conn is None:
+            await link.up.wait()
+            again()
+            continue
+        try:
+            async for note in conn.notifies():
+                heard(note.payload)
+        except psycopg.Error as exc:
+            link.lost(exc, conn)
+
+
 async def _close_quietly(conn: psycopg.AsyncConnection[Any]) -> None:
     with contextlib.suppress(psycopg.Error, OSError):
         await conn.close()
