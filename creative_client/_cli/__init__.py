@@ -25,6 +25,7 @@ from .._client import CreativeClient
 from ..errors import ConfigurationError
 from ._batch import EXIT_FAILED, EXIT_USAGE, Batch
 from ._files import FileError, describe
+from ._fleet_setup import fleet, fleet_status, is_database
 from ._inputs import read_inputs
 from ._journal import JournalError
 from ._parser import parser
@@ -45,6 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("creative_client").setLevel(logging.INFO if verbose else logging.WARNING)
     try:
         if args.command == "status":
+            if args.journal is not None:
+                return fleet_status(args.journal, args.batch, sys.stdout)
+            if args.path is None:
+                raise UsageError("give OUT.jsonl, a journal, or --journal URL --batch NAME")
             return status(args.path, sys.stdout)
         if args.command == "batch":
             return _batch(args)
@@ -64,6 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _batch(args: argparse.Namespace) -> int:
+    if is_database(args.journal):
+        return fleet(args)
+    if args.source is None:
+        raise UsageError("give the input file (IN.jsonl, or '-' for stdin)")
     source: Path = args.source
     stdin = str(source) == "-"
     if args.out is not None:
@@ -77,7 +86,7 @@ def _batch(args: argparse.Namespace) -> int:
     options = BatchOptions(
         source=source,
         out=out,
-        journal=args.journal or out.with_name(out.name + ".journal"),
+        journal=Path(args.journal) if args.journal else out.with_name(out.name + ".journal"),
         concurrency=args.concurrency,
         download=args.download,
         max_download=args.max_download,

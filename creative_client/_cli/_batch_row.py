@@ -21,6 +21,7 @@ from ._batch_stop import Stop
 from ._files import describe
 from ._inputs import Entry
 from ._journal import JournalBackend, Row, State
+from ._journal_model import RowTakenError
 from ._progress import Counts
 from ._setup import BatchOptions
 
@@ -105,6 +106,8 @@ class RowRun:
         was) when a stop came meanwhile."""
         try:
             await self._journal.write_durably(row.moved("submitting"))
+        except RowTakenError:
+            return False  # another worker has it now: it sends it, not this one
         except asyncio.CancelledError:
             self._journal.write(row)  # nothing was sent
             raise

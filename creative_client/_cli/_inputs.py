@@ -83,13 +83,14 @@ def parse_inputs(data: bytes) -> Inputs:
             continue
         seen[key] = number
         try:
-            entries.append(Entry(key, number, _request(document)))
+            entries.append(Entry(key, number, request_of(document)))
         except ValueError as exc:
             problems.append(Problem(number, str(exc), key))
     return Inputs(entries, problems, hashlib.sha256(data).hexdigest())
 
 
-def _request(document: Mapping[str, Any]) -> GenerationRequest:
+def request_of(document: Mapping[str, Any]) -> GenerationRequest:
+    """An input line's request (its fields but the id). Raises ``ValueError``."""
     unknown = sorted(set(document) - _FIELDS)
     if unknown:
         raise ValueError(f"unknown field(s) {', '.join(map(repr, unknown))}")

@@ -29,6 +29,12 @@ class JournalError(Exception):
     """The journal cannot be used: locked by another run, unreadable, or a write failed."""
 
 
+class RowTakenError(JournalError):
+    """A journal shared by many workers: the row is another worker's now (this one's
+    lease on it ran out and it was claimed). The write is not made, and this worker
+    must not send the row."""
+
+
 @attrs.frozen(kw_only=True)
 class Row:
     """One input id's state."""

@@ -100,7 +100,11 @@ def parser() -> argparse.ArgumentParser:
         ),
         **kw,
     )
-    status.add_argument("path", type=Path, metavar="OUT.jsonl|JOURNAL")
+    status.add_argument("path", type=Path, nargs="?", metavar="OUT.jsonl|JOURNAL")
+    status.add_argument(
+        "--journal", metavar="URL", help="a batch's PostgreSQL journal (with --batch)"
+    )
+    status.add_argument("--batch", metavar="NAME", help="the batch's name in that journal")
     return top
 
 
@@ -116,7 +120,13 @@ def _batch(commands: Any, kw: dict[str, Any]) -> None:
         ),
         **kw,
     )
-    batch.add_argument("source", type=Path, metavar="IN.jsonl")
+    batch.add_argument(
+        "source",
+        type=Path,
+        nargs="?",
+        metavar="IN.jsonl",
+        help="the requests (a worker joining a batch on PostgreSQL may leave it out)",
+    )
     _configuration(batch)
     _simulation(batch)
     _timeout(batch)
@@ -127,7 +137,24 @@ def _batch(commands: Any, kw: dict[str, Any]) -> None:
         help="results, one line per input line (default: IN.out.jsonl; needed with '-')",
     )
     batch.add_argument(
-        "--journal", type=Path, metavar="PATH", help="the journal (default: OUT.jsonl.journal)"
+        "--journal",
+        metavar="PATH|URL",
+        help="the journal (default: OUT.jsonl.journal); a postgresql:// URL lets many "
+        "workers, on any machines, run one batch",
+    )
+    batch.add_argument(
+        "--batch",
+        metavar="NAME",
+        help="the batch's name in a PostgreSQL journal (default: the input's content hash, "
+        "so the same command on every machine joins the same batch)",
+    )
+    batch.add_argument(
+        "--lease",
+        type=_positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="with a PostgreSQL journal: how long a lost worker's rows stay its own before "
+        "the others take them over (its submits in flight then become uncertain)",
     )
     _budget(batch)
     _downloads(batch, "save outputs as DIR/{id}-{n}.{ext}")

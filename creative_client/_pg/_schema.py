@@ -1,16 +1,19 @@
-"""The shared budget's tables and functions in PostgreSQL, created on first use and
-versioned (``creative_meta.version``). Every change of an account's slots or tokens
-runs in one function call, one round trip, under the account row's lock."""
+"""The shared budget's and the batch journal's tables and functions in PostgreSQL,
+created on first use and versioned (``creative_meta.version``). Every change of an
+account's slots or tokens runs in one function call, one round trip, under the account
+row's lock; so does a journal worker's claim, and a group of its row writes
+(``_journal.py``)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
+from collections.abc import Generator
 from typing import Any
 
 #: The schema this code reads and writes; a database at a later version is refused.
-VERSION = 2
+VERSION = 3
 
 _LOCK = 0x63726561
 
@@ -210,34 +213,191 @@ begin
 end $$;
 """
 
+_V3 = """
+-- Version 3: the batch journal (``_journal.py``), for many workers on one batch. A row
+-- is held by ``worker`` until ``lease``; rows in a finished state, and pending rows
+-- nobody claimed, have no lease.
+create table if not exists creative_batches (
+    name text primary key,
+    meta jsonb not null default '{}',
+    created timestamptz not null default now()
+);
+create table if not exists creative_rows (
+    batch text not null references creative_batches (name),
+    key text not null,
+    line integer not null,
+    request jsonb not null,
+    state text not null check (state in
+        ('pending', 'submitting', 'submitted', 'succeeded', 'failed', 'uncertain')),
+    job_id text,
+    outputs jsonb not null default '[]',
+    files jsonb not null default '[]',
+    error_type text,
+    error text,
+    worker text,
+    lease timestamptz,
+    primary key (batch, key)
+);
+create index if not exists creative_rows_claim on creative_rows (batch, state, line);
+-- The rows some worker holds (a lease): renewals and the count of rows held elsewhere.
+create index if not exists creative_rows_held on creative_rows (batch, worker)
+    where lease is not null;
+
+-- A worker's claim of up to p_n rows, in one call. First, the submits whose worker
+-- was lost (its lease ran out) become uncertain: they are never sent again here. Then
+-- the submitted rows nobody holds are taken (reading a job again is safe), then the
+-- pending ones, each in line order; rows another call has locked are skipped. (Rows
+-- are updated by primary key, "key = any(array(...))": whatever the statistics say,
+-- never a join over the whole batch.)
+create or replace function creative_claim(
+    p_batch text, p_worker text, p_n integer, p_lease double precision)
+returns table (key text, line integer, state text, job_id text, outputs jsonb,
+               files jsonb, error_type text, error text, request jsonb)
+language plpgsql as $$
+#variable_conflict use_column
+declare
+    now_ timestamptz := clock_timestamp();
+    until_ timestamptz := now_ + make_interval(secs => p_lease);
+    taken integer;
+begin
+    update creative_rows r
+        set state = 'uncertain', lease = null, error_type = 'SubmissionUncertainError',
+            error = 'the worker ' || coalesce(r.worker, '(none)') || ' was lost while '
+                || 'this submit was in flight; it may or may not have created a job'
+        where r.batch = p_batch and r.key = any(array(
+            select s.key from creative_rows s
+            where s.batch = p_batch and s.state = 'submitting'
+                and (s.lease is null or s.lease < now_)
+            for update skip locked));
+    return query
+    update creative_rows r set worker = p_worker, lease = until_
+        where r.batch = p_batch and r.key = any(array(
+            select s.key from creative_rows s
+            where s.batch = p_batch and s.state = 'submitted'
+                and (s.lease is null or s.lease < now_)
+            order by s.line limit p_n
+            for update skip locked))
+        returning r.key, r.line, r.state, r.job_id, r.outputs, r.files, r.error_type,
+                  r.error, r.request;
+    get diagnostics taken = row_count;
+    if taken >= p_n then
+        return;
+    end if;
+    return query
+    update creative_rows r set worker = p_worker, lease = until_
+        where r.batch = p_batch and r.key = any(array(
+            select s.key from creative_rows s
+            where s.batch = p_batch and s.state = 'pending'
+                and (s.lease is null or s.lease < now_)
+            order by s.line limit p_n - taken
+            for update skip locked))
+        returning r.key, r.line, r.state, r.job_id, r.outputs, r.files, r.error_type,
+                  r.error, r.request;
+end $$;
+
+-- A worker's group of row writes (p_rows: a JSON list of rows), in one call; the keys
+-- NOT written. A row is written when this worker holds it, when nobody does, or when
+-- it is pending and its holder's lease ran out; never over another live worker's
+-- row, nor over a row another worker took over (it finishes that row itself).
+-- Unfinished rows are held for p_lease seconds; pending ones (put back) and finished
+-- ones are let go. Row by row, by primary key, in key order: two writers never
+-- deadlock.
+create or replace function creative_write_rows(
+    p_batch text, p_worker text, p_lease double precision, p_rows jsonb)
+returns text[]
+language plpgsql as $$
+#variable_conflict use_column
+declare
+    now_ timestamptz := clock_timestamp();
+    v record;
+    skipped text[] := '{}';
+begin
+    for v in
+        select * from jsonb_to_recordset(p_rows) as e(
+            key text, state text, job_id text, outputs jsonb, files jsonb,
+            error_type text, error text)
+        order by e.key
+    loop
+        update creative_rows r
+            set state = v.state, job_id = v.job_id, outputs = v.outputs, files = v.files,
+                error_type = v.error_type, error = v.error,
+                worker = case when v.state = 'pending' then null else p_worker end,
+                lease = case when v.state in ('submitting', 'submitted')
+                    then now_ + make_interval(secs => p_lease) end
+            where r.batch = p_batch and r.key = v.key
+                and (r.worker is null or r.worker = p_worker
+                     or (r.state = 'pending' and (r.lease is null or r.lease < now_)));
+        if not found then
+            skipped := skipped || v.key;
+        end if;
+    end loop;
+    return skipped;
+end $$;
+"""
+
 #: The statements that bring a database from version ``n - 1`` to ``n``.
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}
+
+#: A statement and its parameters (None: none, and several statements allowed).
+Step = tuple[str, tuple[object, ...] | None]
+
+
+def upgrade() -> Generator[Step, tuple[Any, ...] | None, tuple[bytes, bytes]]:
+    """The statements that create or upgrade the schema, to run in one transaction;
+    each is sent back its first row (None if none). Returns ``(salt, secret)``.
+
+    One source of SQL for ``ensure`` (async) and ``ensure_sync`` (a sync connection)."""
+    yield "select pg_advisory_xact_lock(%s)", (_LOCK,)
+    exists = yield "select to_regclass('creative_meta')", None
+    version = 0
+    if exists is not None and exists[0] is not None:
+        row = yield "select version from creative_meta", None
+        version = row[0] if row is not None else 0
+    if version > VERSION:
+        raise SchemaError(
+            f"the share's schema is version {version}; this creative_client knows "
+            f"up to {VERSION}: upgrade creative_client"
+        )
+    for step in range(version + 1, VERSION + 1):
+        yield MIGRATIONS[step], None
+    yield (
+        "insert into creative_meta (version, salt, secret) values (%s, %s, %s) "
+        "on conflict (id) do update set version = excluded.version",
+        (VERSION, secrets.token_bytes(16), secrets.token_bytes(32)),
+    )
+    row = yield "select salt, secret from creative_meta", None
+    assert row is not None
+    return bytes(row[0]), bytes(row[1])
 
 
 async def ensure(conn: Any) -> tuple[bytes, bytes]:
     """Create or upgrade the schema (once, under an advisory lock); ``(salt, secret)``."""
+    steps = upgrade()
     async with conn.transaction():
-        await conn.execute("select pg_advisory_xact_lock(%s)", (_LOCK,))
-        exists = await (await conn.execute("select to_regclass('creative_meta')")).fetchone()
-        version = 0
-        if exists is not None and exists[0] is not None:
-            row = await (await conn.execute("select version from creative_meta")).fetchone()
-            version = row[0] if row is not None else 0
-        if version > VERSION:
-            raise SchemaError(
-                f"the share's schema is version {version}; this creative_client knows "
-                f"up to {VERSION}: upgrade creative_client"
-            )
-        for step in range(version + 1, VERSION + 1):
-            await conn.execute(MIGRATIONS[step])
-        await conn.execute(
-            "insert into creative_meta (version, salt, secret) values (%s, %s, %s) "
-            "on conflict (id) do update set version = excluded.version",
-            (VERSION, secrets.token_bytes(16), secrets.token_bytes(32)),
-        )
-        row = await (await conn.execute("select salt, secret from creative_meta")).fetchone()
-    assert row is not None
-    return bytes(row[0]), bytes(row[1])
+        row: tuple[Any, ...] | None = None
+        while True:
+            try:
+                sql, params = steps.send(row)
+            except StopIteration as done:
+                result: tuple[bytes, bytes] = done.value
+                return result
+            cursor = await conn.execute(sql, params)
+            row = await cursor.fetchone() if cursor.description is not None else None
+
+
+def ensure_sync(conn: Any) -> tuple[bytes, bytes]:
+    """``ensure`` on a sync (``psycopg.Connection``) connection."""
+    steps = upgrade()
+    with conn.transaction():
+        row: tuple[Any, ...] | None = None
+        while True:
+            try:
+                sql, params = steps.send(row)
+            except StopIteration as done:
+                result: tuple[bytes, bytes] = done.value
+                return result
+            cursor = conn.execute(sql, params)
+            row = cursor.fetchone() if cursor.description is not None else None
 
 
 def account_of(salt: bytes, provider: str, base_url: str, api_key: str) -> str:

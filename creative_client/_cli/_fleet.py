@@ -1,0 +1,239 @@
+"""``creative batch --journal postgresql://...``: many workers, on any machines, drain one
+batch. The journal is ``PgJournal`` (``creative_client/_pg/_journal.py``); one row's life
+is ``RowRun`` (``_batch_row.py``), as for a batch on one machine (``_batch.py``).
+
+A worker loads the input's rows (the first to come; the others find them there), then
+claims rows a few at a time (``FOR UPDATE SKIP LOCKED``): pending rows, and submitted
+rows whose worker's lease ran out (reads are safe). A lost worker's submits in flight
+become uncertain, never resent. A worker with nothing left to claim waits while rows
+are held by live workers, so the batch ends complete with any one survivor. The
+worker that sees the batch finish writes OUT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TextIO
+
+from .._client import CreativeClient
+from .._fanout import bounded_map
+from .._models import GenerationRequest
+from ..errors import CreativeError
+from ._batch import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from ._batch_row import RowRun, file_names
+from ._batch_stop import Stop
+from ._files import FileError, write_atomically
+from ._inputs import Entry, Inputs, Problem, request_of
+from ._journal import FINISHED, JournalError, Row
+from ._out import out_text
+from ._progress import Counts, Display
+from ._setup import BatchOptions, UsageError
+
+#: Rows a worker claims at once (at most; fewer when its concurrency is lower).
+CLAIM = 32
+
+
+def document_of(request: GenerationRequest) -> dict[str, Any]:
+    """A request as the journal keeps it: the input line's fields but the id."""
+    document: dict[str, Any] = {"prompt": request.prompt}
+    if request.model is not None:
+        document["model"] = request.model
+    if request.input:
+        document["input"] = dict(request.input)
+    if request.files:
+        document["files"] = list(request.files)
+    return document
+
+
+class FleetBatch:
+    """One worker's run on a batch kept in PostgreSQL."""
+
+    def __init__(
+        self,
+        options: BatchOptions,
+        journal: Any,
+        inputs: Inputs | None,
+        make_client: Callable[[], CreativeClient],
+        stderr: TextIO,
+    ) -> None:
+        self.options = options
+        self.journal = journal
+        self.inputs = inputs
+        self._make_client = make_client
+        self._stderr = stderr
+        self.problems: list[Problem] = list(inputs.problems) if inputs is not None else []
+        self.counts = Counts()
+        self._stop = Stop(self._warn)
+        self._display: Display | None = None
+        self._names: dict[str, str] = {}
+
+    async def run(self) -> int:
+        async with self._make_client() as client:
+            await asyncio.to_thread(self._load, client)
+            await asyncio.to_thread(self._file_names)
+            failure: JournalError | None = None
+            try:
+                interrupted = await self._run(client)
+            except JournalError as exc:
+                failure, interrupted = exc, False
+            finally:
+                try:
+                    await self.journal.stop()
+                except JournalError as exc:
+                    failure = failure or exc
+        if failure is not None:
+            self._warn(f"creative: error: {failure}")
+            return EXIT_USAGE
+        return await asyncio.to_thread(self._end, client.provider, interrupted)
+
+    # -- before -------------------------------------------------------------------------
+
+    def _load(self, client: CreativeClient) -> None:
+        """The input's rows into the journal (once: keys there keep their state)."""
+        meta = self.journal.meta()
+        made_for = meta.get("provider")
+        if made_for is not None and made_for != client.provider:
+            raise UsageError(
+                f"the batch {self.journal.batch!r} runs on {made_for}, not {client.provider}"
+            )
+        if self.inputs is None:
+            if not meta:
+                raise UsageError(
+                    f"there is no batch {self.journal.batch!r} in the journal: give the "
+                    "input file (the first worker loads it)"
+                )
+            return
+        good: list[tuple[str, int, dict[str, Any]]] = []
+        for entry in self.inputs.entries:
+            try:
+                client.validate(entry.request)
+            except CreativeError as exc:
+                self.problems.append(Problem(entry.line, exc.message, entry.key))
+            else:
+                good.append((entry.key, entry.line, document_of(entry.request)))
+        problems = [[p.line, p.message, p.key] for p in self.problems]
+        self.journal.set_meta(
+            provider=client.provider,
+            input_sha256=self.inputs.digest,
+            problems=json.dumps(problems),
+        )
+        self.journal.add_requests(good)
+        for problem in self.problems:
+            self._warn(f"{self.options.source}:{problem.line}: {problem.message}")
+
+    def _file_names(self) -> None:
+        """Download names for every row of the batch, as one machine's run names them."""
+        if self.options.download is not None:
+            requests = self.journal.requests()
+            entries = [Entry(k, line, request_of(d)) for k, (line, d) in requests.items()]
+            self._names.update(file_names(entries))
+
+    # -- the run ------------------------------------------------------------------------
+
+    async def _run(self, client: CreativeClient) -> bool:
+        opts, stop = self.options, self._stop
+        self.counts.started_at = time.monotonic()
+        self._display = Display(self.counts, self._stderr, opts.progress, every=opts.progress_every)
+        rows = RowRun(
+            client=client,
+            journal=self.journal,
+            options=opts,
+            counts=self.counts,
+            stop=stop,
+            names=self._names,
+        )
+        stop.listen()
+        self.journal.start()
+        self._display.start()
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            batch = bounded_map(self._claimed(), rows.one, opts.concurrency, stop.live)
+            async with contextlib.aclosing(batch) as stream:
+                async for _ in stream:
+                    pass
+        except asyncio.CancelledError:
+            if stop.signal is None:
+                raise
+            current = asyncio.current_task()
+            assert current is not None
+            current.uncancel()
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            stop.unlisten()
+            await self._display.stop()
+        return stop.signal is not None
+
+    async def _claimed(self) -> AsyncIterator[tuple[Entry, Row]]:
+        """Rows this worker takes on, a few at a time, until none is left anywhere."""
+        journal = self.journal
+        chunk = max(1, min(CLAIM, self.options.concurrency))
+        while not self._stop.stopping:
+            got = await journal.claim(chunk)
+            for row, document in got:
+                self.counts.total += 1
+                yield Entry(row.key, row.line, request_of(document)), row
+            if got:
+                continue
+            if await journal.held_elsewhere() == 0:
+                return
+            await asyncio.sleep(min(1.0, journal.lease / 4))  # rows of live workers
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.journal.lease / 3)
+            with contextlib.suppress(JournalError):
+                await self.journal.renew()
+
+    # -- after --------------------------------------------------------------------------
+
+    def _end(self, provider: str, interrupted: bool) -> int:
+        rows: dict[str, Row] = self.journal.load()
+        states: Counter[str] = Counter(row.state for row in rows.values())
+        finished = sum(states[s] for s in FINISHED)
+        done = finished == len(rows)
+        self._say(
+            f"creative: this worker ran {self.counts.done} job(s); the batch "
+            f"{self.journal.batch!r}: {finished} of {len(rows)} done ({states['succeeded']} "
+            f"succeeded, {states['failed']} failed, {states['uncertain']} uncertain)"
+        )
+        if done and self.options.out is not None:
+            try:
+                write_out(self.journal, self.options.out, provider)
+            except FileError as exc:
+                self._warn(f"creative: error: {exc}")
+                return EXIT_FAILED
+            self._say(f"creative: the batch is finished; results in {self.options.out}")
+        self.journal.close()
+        if interrupted:
+            assert self._stop.signal is not None
+            return 128 + self._stop.signal
+        if done and states["succeeded"] == len(rows) and not self.problems:
+            return EXIT_OK
+        return EXIT_FAILED
+
+    def _say(self, message: str) -> None:
+        if self.options.progress != "none":
+            self._warn(message)
+
+    def _warn(self, message: str) -> None:
+        if self._display is not None and self.options.progress != "none":
+            self._display.say(message)
+        else:
+            print(message, file=self._stderr, flush=True)
+
+
+def write_out(journal: Any, out: Any, provider: str) -> None:
+    """OUT from the journal alone: every row, and the lines the loader rejected."""
+    rows: dict[str, Row] = journal.load()
+    requests: dict[str, tuple[int, dict[str, Any]]] = journal.requests()
+    entries = [Entry(key, line, request_of(document)) for key, (line, document) in requests.items()]
+    meta = journal.meta()
+    problems = [Problem(*p) for p in json.loads(meta.get("problems", "[]"))]
+    write_atomically(out, out_text(entries, rows, problems, provider))
