@@ -81,6 +81,13 @@ def test_two_workers_drain_one_batch(postgres: PostgresServer, tmp_path: Path) -
     )  # fmt: skip
     assert status.returncode == 0, status.stderr
     assert "succeeded" in status.stdout and status.stdout.count("worker ") == 2
+    rebuilt = subprocess.run(
+        [sys.executable, "-m", "creative_client", "status", "--journal", url, "--batch", "b1",
+         "--out", "rebuilt.jsonl"],
+        capture_output=True, text=True, timeout=60, env=_environment(), cwd=tmp_path,
+    )  # fmt: skip
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert _out(tmp_path / "rebuilt.jsonl") == out
 
 
 def test_a_lost_workers_rows_are_finished_by_another(
@@ -112,3 +119,26 @@ def test_a_lost_workers_rows_are_finished_by_another(
     assert max(prompts.values()) == 1  # no prompt reached the provider twice
     assert survivor.returncode == 1, err  # uncertain rows: not every job succeeded
     assert stats["submit"] == sum(prompts.values())
+
+
+def test_a_restarted_database_pauses_the_batch_and_loses_nothing(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    url = _database(postgres, "fleet_restart")
+    _inputs(tmp_path / "in.jsonl", 80)
+    with FakeProcess("deepixels", job_duration=0.2) as fake:
+        worker = _worker(
+            tmp_path, "in.jsonl", "--journal", url, "--base-url", fake.base_url,
+            "--out", "out.jsonl", "--concurrency", "8",
+        )  # fmt: skip
+        for _ in range(300):  # at most 30 s: well into the batch
+            if fake.stats()["submit"] >= 20:
+                break
+            time.sleep(0.1)
+        postgres.restart()
+        _, err = worker.communicate(timeout=90)
+        stats, prompts = fake.stats(), fake.prompts()
+    assert worker.returncode == 0, err
+    out = _out(tmp_path / "out.jsonl")
+    assert len(out) == 80 and all(line["status"] == "succeeded" for line in out.values())
+    assert stats["submit"] == 80 and max(prompts.values()) == 1

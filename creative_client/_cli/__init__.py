@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "status":
             if args.journal is not None:
-                return fleet_status(args.journal, args.batch, sys.stdout)
+                return fleet_status(args.journal, args.batch, args.out, sys.stdout)
             if args.path is None:
                 raise UsageError("give OUT.jsonl, a journal, or --journal URL --batch NAME")
             return status(args.path, sys.stdout)

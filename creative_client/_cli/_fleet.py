@@ -175,7 +175,12 @@ class FleetBatch:
         journal = self.journal
         chunk = max(1, min(CLAIM, self.options.concurrency))
         while not self._stop.stopping:
-            got = await journal.claim(chunk)
+            try:
+                got = await journal.claim(chunk)
+            except JournalError as exc:  # the database is away: claim nothing meanwhile
+                self._warn(f"creative: cannot claim rows ({exc}); trying again")
+                await asyncio.sleep(1.0)
+                continue
             for row, document in got:
                 self.counts.total += 1
                 yield Entry(row.key, row.line, request_of(document)), row
@@ -210,6 +215,7 @@ class FleetBatch:
                 self._warn(f"creative: error: {exc}")
                 return EXIT_FAILED
             self._say(f"creative: the batch is finished; results in {self.options.out}")
+        self.journal.release()  # what is left is the other workers' at once
         self.journal.close()
         if interrupted:
             assert self._stop.signal is not None

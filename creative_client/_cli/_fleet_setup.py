@@ -13,11 +13,14 @@ from typing import Any, TextIO
 from .._client import CreativeClient
 from .._options import check_share_url
 from ._files import check_writable_file, check_writable_folder, describe
-from ._fleet import FleetBatch
+from ._fleet import FleetBatch, write_out
 from ._inputs import Inputs, read_inputs
 from ._progress import mode_for
 from ._settings import settings, simulation
 from ._setup import BatchOptions, UsageError
+
+#: How long a worker waits for a lost journal database before it stops (seconds).
+OUTAGE = 3600.0
 
 
 def is_database(journal: str | None) -> bool:
@@ -29,7 +32,9 @@ def open_pg_journal(url: str, batch: str, lease: float = 30.0) -> Any:
     check_share_url(url)  # a URL that parses, the extra installed; never shown
     from .._pg._journal import PgJournal
 
-    return PgJournal(url, batch, lease=lease)
+    # A worker waits out a database that went away (claiming nothing, its jobs going on,
+    # their states queued) for up to an hour before it gives up.
+    return PgJournal(url, batch, lease=lease, patience=OUTAGE)
 
 
 def fleet(args: argparse.Namespace) -> int:
@@ -84,13 +89,19 @@ def fleet(args: argparse.Namespace) -> int:
         journal.close()
 
 
-def fleet_status(url: str, batch: str | None, stdout: TextIO) -> int:
-    """Counts per state, and per worker, of a batch in PostgreSQL."""
+def fleet_status(url: str, batch: str | None, out: Path | None, stdout: TextIO) -> int:
+    """Counts per state, and per worker, of a batch in PostgreSQL; with ``out``, OUT
+    rebuilt from the journal as it stands."""
     if not is_database(url) or batch is None:
         raise UsageError("--journal takes a postgresql:// URL, with --batch NAME")
     journal = open_pg_journal(url, batch)
     try:
+        if not journal.meta():
+            raise UsageError(f"there is no batch {batch!r} in that journal")
         counts = asyncio.run(_counts(journal))
+        if out is not None:
+            write_out(journal, out, journal.meta().get("provider", ""))
+            print(f"{out}: written from the journal", file=stdout)
     finally:
         journal.close()
     states = counts.pop("*", {})

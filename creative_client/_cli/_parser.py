@@ -105,6 +105,12 @@ def parser() -> argparse.ArgumentParser:
         "--journal", metavar="URL", help="a batch's PostgreSQL journal (with --batch)"
     )
     status.add_argument("--batch", metavar="NAME", help="the batch's name in that journal")
+    status.add_argument(
+        "--out",
+        type=Path,
+        metavar="OUT.jsonl",
+        help="with --journal: write the batch's OUT from the journal, as it stands",
+    )
     return top
 
 

@@ -123,6 +123,15 @@ class PgJournal:
         count: int = self._sync.run(lambda c: c.execute(sql.MOVE, params).rowcount)
         return count
 
+    def release(self) -> int:
+        """This worker leaves: its pending and submitted rows are the others' at once
+        (not after the lease); a submit in flight stays held until its lease runs out
+        (then uncertain). How many were let go."""
+        params = (self.batch, self.worker)
+        count: int = self._sync.run(lambda c: c.execute(sql.RELEASE, params).rowcount)
+        self._held.clear()
+        return count
+
     def retry_failed(self, error_type: str) -> int:
         """Move the failed rows whose error is ``error_type`` back to pending, their job
         forgotten (a new one will be made); how many moved."""

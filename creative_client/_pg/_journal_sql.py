@@ -64,6 +64,11 @@ RENEW = (
     f"update creative_rows set lease = {_LEASE} where batch = %(batch)s"
     " and worker = %(worker)s and key = any(%(keys)s::text[]) and lease is not null"
 )
+#: A worker leaving: the rows it holds that are not in flight are free at once.
+RELEASE = (
+    "update creative_rows set lease = null where batch = %s and worker = %s"
+    " and state in ('pending', 'submitted') and lease is not null"
+)
 HELD_ELSEWHERE = (
     "select count(*) from creative_rows where batch = %s and worker <> %s"
     f" and state in {UNFINISHED} and lease >= clock_timestamp()"
