@@ -4,7 +4,7 @@ journaled, and counted when it is finished.
 
 ``Batch`` (``_batch.py``) runs ``RowRun.one`` for every row left; ``Stop``
 (``_batch_stop.py``) says when a signal came. The row states are in
-``_journal_model.py``.
+``creative_client/_journal/_model.py``.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ import json
 
 from .._client import CreativeClient
 from .._download import safe_stem
+from .._journal._model import RowTakenError
 from .._models import Job, JobStatus
 from ..errors import CreativeError, SubmissionUncertainError
 from ._batch_stop import Stop
 from ._files import describe
 from ._inputs import Entry
 from ._journal import JournalBackend, Row, State
-from ._journal_model import RowTakenError
 from ._progress import Counts
 from ._setup import BatchOptions
 

@@ -1,20 +1,19 @@
 """The batch journal, as the rest of the CLI imports it: one row per input id, so a batch
 survives a crash or Ctrl-C without paying twice.
 
-What lives where:
+What lives where (the journal itself is the library's, ``creative_client/_journal/``):
 
-- ``_journal_model.py``: the row states (``State``, ``FINISHED``), ``Row``,
-  ``JournalError`` and ``JournalBackend``, the protocol a storage backend implements
-  (``_setup.py``, ``_batch.py`` and ``_batch_row.py`` hold a journal as that).
-- ``_journal_sqlite.py``: ``SqliteJournal``, the SQLite backend (schema, locking, the
-  log folded in at open); ``_journal_writer.py``: its group-commit writer thread.
-- here: ``Journal``, the backend a run opens, and ``peek``, a journal as the last run
-  left it, for ``creative status`` (``_status.py``).
+- ``creative_client/_journal/_model.py``: the row states (``State``, ``FINISHED``),
+  ``Row``, ``JournalError`` and ``JournalBackend``, the protocol a storage backend
+  implements (``_setup.py``, ``_batch.py`` and ``_batch_row.py`` hold a journal as that).
+- ``creative_client/_journal/_sqlite.py``: ``SqliteJournal``, the SQLite backend
+  (schema, locking, the log folded in at open); ``_writer.py``: its writer thread.
+- ``creative_client/_pg/_journal.py``: ``PgJournal``, the PostgreSQL backend for many
+  workers (``_fleet.py`` runs a worker).
+- here: ``Journal``, the backend a run on one machine opens, and ``peek``, a journal as
+  the last run left it, for ``creative status`` (``_status.py``).
 
-OUT.jsonl is made from the rows by ``_out.py``. SQLite still shows outside the
-backend in three places a second backend must meet: ``peek`` and ``open_journal``
-(``_setup.py``) turn ``sqlite3.Error`` into ``JournalError``, and ``_status.py`` knows
-a journal by the SQLite file header.
+OUT.jsonl is made from the rows by ``_out.py``.
 """
 
 from __future__ import annotations
@@ -22,9 +21,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from ._journal_model import FINISHED, JournalBackend, JournalError, Row, State
-from ._journal_sqlite import SqliteJournal
-from ._journal_writer import GROUP_WINDOW, GROUPED
+from .._journal._model import FINISHED, JournalBackend, JournalError, Row, State
+from .._journal._sqlite import SqliteJournal
+from .._journal._writer import GROUP_WINDOW, GROUPED
 
 __all__ = [
     "FINISHED",

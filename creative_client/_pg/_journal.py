@@ -27,7 +27,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from .._cli._journal_model import FINISHED, JournalError, Row, RowTakenError, State
+from .._journal._model import FINISHED, JournalError, Row, RowTakenError, State
 from . import _journal_sql as sql
 from ._journal_sql import AsyncLink, SyncLink, row_json, row_of
 
@@ -44,7 +44,7 @@ def _worker_id() -> str:
 class PgJournal:
     """The batch ``batch`` in the PostgreSQL database at ``url``, as worker ``worker``.
 
-    Implements ``JournalBackend`` (``_cli/_journal_model.py``): setting up (``meta``,
+    Implements ``JournalBackend`` (``creative_client/_journal/_model.py``): setting up (``meta``,
     ``set_meta``, ``add``, ``add_requests``, ``move``, ``retry_failed``, ``load``,
     ``requests``) is synchronous, on a connection of its own; while the batch runs
     (``start``), ``write`` queues a row's state and a task commits what is queued, in

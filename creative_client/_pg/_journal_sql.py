@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from .._cli._journal_model import JournalError, Row
+from .._journal._model import JournalError, Row
 from .._options import shown_url
 from ._link import _KEEPALIVE, CALL_TIMEOUT, _reason
 from ._schema import SchemaError, ensure, ensure_sync

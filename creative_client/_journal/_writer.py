@@ -4,7 +4,7 @@ it, off the event loop.
 It commits what has queued up in one transaction and one statement (a group commit, at
 most one per ``GROUP_WINDOW``): the event loop only queues, and a submit awaits only
 the commit of its own ``submitting`` row. The states are appended to the ``log``
-table that ``SqliteJournal`` (``_journal_sqlite.py``) folds into ``rows`` when it
+table that ``SqliteJournal`` (``_sqlite.py``) folds into ``rows`` when it
 next opens the journal.
 """
 
@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from ._journal_model import JournalError, Row
+from ._model import JournalError, Row
 
 #: A group of row states appended in one statement (one bind and one step for the lot,
 #: where executemany would take the GIL back and forth for every row).

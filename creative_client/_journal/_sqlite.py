@@ -1,9 +1,9 @@
 """The SQLite journal backend: ``SqliteJournal``, one SQLite row per input id, so a batch
 survives a crash or Ctrl-C without paying twice.
 
-It implements ``JournalBackend`` (``_journal_model.py``, with the row states and
+It implements ``JournalBackend`` (``_model.py``, with the row states and
 ``Row``); ``_journal.py`` makes it the ``Journal`` a run uses. While a batch runs,
-every write goes through one thread of its own, ``Writer`` (``_journal_writer.py``),
+every write goes through one thread of its own, ``Writer`` (``_writer.py``),
 in group commits. The database is in WAL mode with ``synchronous=FULL`` (a commit is
 on disk when it returns) and ``locking_mode=EXCLUSIVE``, so a second run on the same
 journal is refused rather than allowed to submit the same rows again.
@@ -17,8 +17,8 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ._journal_model import JournalError, Row, State
-from ._journal_writer import GROUPED, Writer, write_failed
+from ._model import JournalError, Row, State
+from ._writer import GROUPED, Writer, write_failed
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -5,8 +5,8 @@ A row is ``pending`` until its submit is about to leave, ``submitting`` (committ
 *before* the POST is sent), ``submitted`` with the job id the provider answered, then
 ``succeeded``, ``failed`` or ``uncertain`` (a submit whose outcome is unknown).
 
-The SQLite backend is ``SqliteJournal`` in ``_journal_sqlite.py`` (its group-commit
-writer thread in ``_journal_writer.py``); ``_journal.py`` names the backend a run uses
+The SQLite backend is ``SqliteJournal`` in ``_sqlite.py`` (its group-commit
+writer thread in ``_writer.py``); ``creative_client/_cli/_journal.py`` names the backend a run uses
 and reads a journal for ``creative status``. Nothing here knows about a database.
 """
 
