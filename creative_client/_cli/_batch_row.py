@@ -15,21 +15,15 @@ import json
 
 from .._client import CreativeClient
 from .._download import safe_stem
-from .._journal._model import RowTakenError
-from .._models import Job, JobStatus
-from ..errors import CreativeError, SubmissionUncertainError
+from .._journal._steps import submit_row, wait_row
+from .._models import Job
+from ..errors import CreativeError
 from ._batch_stop import Stop
 from ._files import describe
 from ._inputs import Entry
-from ._journal import JournalBackend, Row, State
+from ._journal import JournalBackend, Row
 from ._progress import Counts
 from ._setup import BatchOptions
-
-#: A submit cut short by a second Ctrl-C.
-_INTERRUPTED = (
-    SubmissionUncertainError.__name__,
-    "interrupted while the submit was in flight; it may or may not have created a job",
-)
 
 
 class RowRun:
@@ -82,52 +76,26 @@ class RowRun:
     async def _submit(self, entry: Entry, row: Row) -> tuple[Row, Job] | None:
         """Send a pending row's request; the row as submitted and its job, or None when
         this run is done with the row (refused, uncertain, or a stop came)."""
-        if self._stop.stopping or not await self._claim(row):
-            return None
-        try:
-            job = await self._client.submit(entry.request)
-        except asyncio.CancelledError:
-            self._finish(row.moved("uncertain", error=_INTERRUPTED))
-            raise
-        except SubmissionUncertainError as exc:
-            self._finish(failed(row, exc, state="uncertain"))
-            return None
-        except CreativeError as exc:
-            self._finish(failed(row, exc))
-            return None
-        row = row.moved("submitted", job_id=job.id)
-        self._journal.write(row)
         if self._stop.stopping:
             return None
-        return row, job
-
-    async def _claim(self, row: Row) -> bool:
-        """Commit ``row`` as submitting before it is sent; False (the row put back as it
-        was) when a stop came meanwhile."""
         try:
-            await self._journal.write_durably(row.moved("submitting"))
-        except RowTakenError:
-            return False  # another worker has it now: it sends it, not this one
+            result = await submit_row(
+                self._client, self._journal, row, entry.request, lambda: self._stop.stopping
+            )
         except asyncio.CancelledError:
-            self._journal.write(row)  # nothing was sent
+            left = self._journal.current.get(row.key)
+            if left is not None and left.state == "uncertain":  # cut short in flight
+                count(self._counts, left)
             raise
-        if self._stop.stopping:
-            self._journal.write(row)
-            return False
-        return True
+        if isinstance(result, Row):
+            count(self._counts, result)
+            return None
+        if result is None or self._stop.stopping:
+            return None
+        return result
 
     async def _wait(self, row: Row, job: Job | str) -> tuple[Row, Job | str]:
-        try:
-            done = await self._client.wait(job)
-        except CreativeError as exc:
-            # The job exists (and is paid for): never give up on it here. It stays
-            # "submitted", with why, and the next run reads it again by its id.
-            return failed(row, exc, state="submitted"), job
-        if done.status is JobStatus.SUCCEEDED:
-            outputs = tuple(asset.url for asset in done.outputs)
-            return row.moved("succeeded", outputs=outputs), done
-        error = ("JobFailedError", done.error or "the job failed")
-        return row.moved("failed", error=error), done
+        return await wait_row(self._client, row, job)
 
     async def _download(self, row: Row, job: Job | str) -> Row:
         assert self._options.download is not None
@@ -153,10 +121,6 @@ class RowRun:
             )
         return row.moved(row.state, files=tuple(str(p) for p in paths))
 
-    def _finish(self, row: Row) -> None:
-        self._journal.write(row)
-        count(self._counts, row)
-
 
 def needs_download(options: BatchOptions, row: Row) -> bool:
     """The row succeeded with outputs that are to be downloaded and are not yet."""
@@ -176,10 +140,6 @@ def count(counts: Counts, row: Row) -> None:
         counts.failed += 1
     elif row.state == "uncertain":
         counts.uncertain += 1
-
-
-def failed(row: Row, exc: CreativeError, *, state: State = "failed") -> Row:
-    return row.moved(state, error=(type(exc).__name__, exc.message))
 
 
 def file_names(entries: list[Entry]) -> dict[str, str]:

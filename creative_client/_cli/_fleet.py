@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from .._client import CreativeClient
 from .._fanout import bounded_map
+from .._journal._steps import claimed, heartbeat
 from .._models import GenerationRequest
 from ..errors import CreativeError
 from ._batch import EXIT_FAILED, EXIT_OK, EXIT_USAGE
@@ -150,7 +151,7 @@ class FleetBatch:
         stop.listen()
         self.journal.start()
         self._display.start()
-        heartbeat = asyncio.create_task(self._heartbeat())
+        beat = asyncio.create_task(heartbeat(self.journal))
         try:
             batch = bounded_map(self._claimed(), rows.one, opts.concurrency, stop.live)
             async with contextlib.aclosing(batch) as stream:
@@ -163,38 +164,21 @@ class FleetBatch:
             assert current is not None
             current.uncancel()
         finally:
-            heartbeat.cancel()
+            beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+                await beat
             stop.unlisten()
             await self._display.stop()
         return stop.signal is not None
 
     async def _claimed(self) -> AsyncIterator[tuple[Entry, Row]]:
         """Rows this worker takes on, a few at a time, until none is left anywhere."""
-        journal = self.journal
         chunk = max(1, min(CLAIM, self.options.concurrency))
-        while not self._stop.stopping:
-            try:
-                got = await journal.claim(chunk)
-            except JournalError as exc:  # the database is away: claim nothing meanwhile
-                self._warn(f"creative: cannot claim rows ({exc}); trying again")
-                await asyncio.sleep(1.0)
-                continue
-            for row, document in got:
-                self.counts.total += 1
-                yield Entry(row.key, row.line, request_of(document)), row
-            if got:
-                continue
-            if await journal.held_elsewhere() == 0:
-                return
-            await asyncio.sleep(min(1.0, journal.lease / 4))  # rows of live workers
-
-    async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(self.journal.lease / 3)
-            with contextlib.suppress(JournalError):
-                await self.journal.renew()
+        async for row, document in claimed(
+            self.journal, chunk, lambda: self._stop.stopping, self._warn
+        ):
+            self.counts.total += 1
+            yield Entry(row.key, row.line, request_of(document)), row
 
     # -- after --------------------------------------------------------------------------
 
