@@ -9,6 +9,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import errors
 from ._client import CreativeClient
+from ._journal._model import JournalError
+from ._journal._model import Row as JournalRow
 from ._models import Asset, AssetKind, GenerationRequest, Job, JobStatus, Outcome, Progress
 from ._retry import RetryPolicy
 from ._sync import SyncCreativeClient
@@ -50,6 +52,8 @@ __all__ = [
     "JobFailedError",
     "JobStatus",
     "JobTimeoutError",
+    "JournalError",
+    "JournalRow",
     "NotFoundError",
     "Outcome",
     "Progress",

@@ -6,10 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from ._client import CreativeClient
 
 from ._fanout import bounded_map
+from ._journal._model import Row as JournalRow
+from ._journal._run import Requests as JournalRequests
+from ._journal._run import run_journaled
 from ._models import GenerationRequest, Outcome
 from ._options import positive
 from ._progress import Outcomes, ProgressHook
@@ -77,6 +84,47 @@ class BatchMethods:
             async for index, outcome in stream:
                 results[index] = outcome
         return [results[i] for i in range(len(results))]
+
+    def journaled(
+        self,
+        requests: JournalRequests,
+        journal: str | os.PathLike[str],
+        *,
+        batch: str | None = None,
+        concurrency: int | None = None,
+        resubmit_uncertain: bool = False,
+        lease: float = 30.0,
+    ) -> AsyncGenerator[JournalRow, None]:
+        """Run ``requests`` (a mapping of id to prompt or request) as a batch that survives
+        a crash: yield a ``JournalRow`` per id as it finishes.
+
+        >>> async for row in client.journaled({"fox": "a red fox"}, "batch.journal"):
+        ...     print(row.id, row.state, row.outputs)
+
+        ``journal`` is a SQLite file, or a ``postgresql://`` URL (the ``[postgres]``
+        extra), where many processes, on any machines, may run one ``batch`` (its name;
+        by default a hash of the ids) together. The same call again after a crash
+        resumes: rows finished before are yielded first, from the journal; submitted
+        jobs are read again; a submit that was in flight is ``"uncertain"`` and never
+        sent again unless ``resubmit_uncertain``. Each submit's state is committed
+        before the POST leaves. With PostgreSQL, a lost process's rows are taken over
+        once its ``lease`` (seconds) runs out. Every request is checked before anything
+        is sent.
+        """
+        self._check_open()
+        limit = self.concurrency if concurrency is None else concurrency
+        positive("concurrency", limit, integer=True)
+        positive("lease", lease)
+        return run_journaled(
+            cast("CreativeClient", self),
+            requests,
+            journal,
+            batch=batch,
+            concurrency=limit,
+            resubmit_uncertain=resubmit_uncertain,
+            lease=lease,
+            live=self._live,
+        )
 
     def _batch(
         self, requests: object, concurrency: int | None, progress: ProgressHook | None

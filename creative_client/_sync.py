@@ -23,6 +23,8 @@ from typing import Any, Self, TypeVar
 from ._client import CreativeClient
 from ._config import Configurable
 from ._download import DEFAULT_MAX_DOWNLOAD
+from ._journal._model import Row as JournalRow
+from ._journal._run import Requests as JournalRequests
 from ._loop_thread import CLOSED as _CLOSED
 from ._loop_thread import LoopThread
 from ._models import GenerationRequest, Job, Outcome
@@ -224,7 +226,32 @@ class SyncCreativeClient(Configurable):
 
         return self._drain(self._call(start))  # made now: bad options raise now
 
-    def _drain(self, stream: AsyncGenerator[Outcome, None]) -> Generator[Outcome, None, None]:
+    def journaled(
+        self,
+        requests: JournalRequests,
+        journal: str | os.PathLike[str],
+        *,
+        batch: str | None = None,
+        concurrency: int | None = None,
+        resubmit_uncertain: bool = False,
+        lease: float = 30.0,
+    ) -> Generator[JournalRow, None, None]:
+        """``CreativeClient.journaled`` as a plain iterator: a ``JournalRow`` per id as it
+        finishes, in a batch that survives a crash (a SQLite file or a PostgreSQL URL)."""
+
+        async def start(client: CreativeClient) -> AsyncGenerator[JournalRow, None]:
+            return client.journaled(
+                requests,
+                journal,
+                batch=batch,
+                concurrency=concurrency,
+                resubmit_uncertain=resubmit_uncertain,
+                lease=lease,
+            )
+
+        return self._drain(self._call(start))
+
+    def _drain(self, stream: AsyncGenerator[T, None]) -> Generator[T, None, None]:
         try:
             while (outcome := self._call(lambda _: anext(stream, None))) is not None:
                 yield outcome

@@ -12,6 +12,7 @@ and reads a journal for ``creative status``. Nothing here knows about a database
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal, Protocol
@@ -37,7 +38,10 @@ class RowTakenError(JournalError):
 
 @attrs.frozen(kw_only=True)
 class Row:
-    """One input id's state."""
+    """One id of a journaled batch, as the journal holds it (``JournalRow`` in the
+    public API): ``id``, ``state`` (pending, submitting, submitted, succeeded, failed,
+    uncertain), ``job_id``, ``outputs`` (URLs), ``files`` (downloaded paths, CLI) and
+    ``error_type``/``error`` when it did not succeed. ``key`` is the id as JSON."""
 
     key: str
     line: int
@@ -47,6 +51,12 @@ class Row:
     files: tuple[str, ...] = ()
     error_type: str | None = None
     error: str | None = None
+
+    @property
+    def id(self) -> str | int:
+        """The row's id, as given (the key is its JSON)."""
+        ident: str | int = json.loads(self.key)
+        return ident
 
     def moved(
         self,
