@@ -110,7 +110,19 @@ def test_a_lost_workers_rows_are_finished_by_another(
         survivor = _worker(tmp_path, "--batch", "b2", "--out", "out.jsonl", *common)
         _, err = survivor.communicate(timeout=60)
         stats, prompts = fake.stats(), fake.prompts()
-    out = _out(tmp_path / "out.jsonl")
+        out = _out(tmp_path / "out.jsonl")
+        # Asked to, a worker sends the uncertain ones again (each may cost twice).
+        again = _worker(
+            tmp_path, "--batch", "b2", "--out", "again.jsonl", "--resubmit-uncertain", *common
+        )
+        _, again_err = again.communicate(timeout=60)
+        assert again.returncode == 0, again_err
+        assert all(
+            line["status"] == "succeeded" for line in _out(tmp_path / "again.jsonl").values()
+        )
+        assert fake.stats()["submit"] == stats["submit"] + sum(
+            line["status"] == "uncertain" for line in out.values()
+        )
     assert sorted(out) == sorted(f"job-{i}" for i in range(30))
     states = [line["status"] for line in out.values()]
     uncertain = states.count("uncertain")

@@ -108,7 +108,24 @@ class FleetBatch:
                     f"there is no batch {self.journal.batch!r} in the journal: give the "
                     "input file (the first worker loads it)"
                 )
-            return
+        else:
+            self._add(client)
+        self._again()
+
+    def _again(self) -> None:
+        """What this worker is told to send again (rows no live worker holds)."""
+        if self.options.resubmit_uncertain:
+            again = self.journal.move("uncertain", "pending", error_type=None, error=None)
+            self._warn(
+                f"creative: resubmitting {again} uncertain job(s) (--resubmit-uncertain); "
+                "each may cost a second generation"
+            )
+        if self.options.retry_failed:
+            again = self.journal.retry_failed("JobFailedError")
+            self._warn(f"creative: resending {again} failed job(s) (--retry-failed)")
+
+    def _add(self, client: CreativeClient) -> None:
+        assert self.inputs is not None
         good: list[tuple[str, int, dict[str, Any]]] = []
         for entry in self.inputs.entries:
             try:
