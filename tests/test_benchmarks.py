@@ -71,3 +71,37 @@ def test_share_benchmark_runs() -> None:
         assert "(max_jobs 12: within)" in peak.split("\n")[0], peak.split("\n")[0]
     for window in shared.split("busiest one-second window: ")[1:]:
         assert int(window.split()[0]) <= 67
+
+
+@pytest.mark.timeout(150)
+def test_fleet_benchmark_runs() -> None:
+    """``fleet.py --quick``: a PostgreSQL server, fleets of ``creative batch`` workers on one
+    batch (one SIGKILLed; 1-3 workers; the database restarted) and the journal's cost, all
+    tiny. Counts are checked, not figures."""
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "fleet.py"), "--quick"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = out.stdout
+    for line in (
+        "uncertain <= in flight: yes",
+        "finished by the others: yes",
+        "jobs/s ratios: 2w/1w: ",
+        "pg / sqlite",
+        "time with / without restart: ",
+        "every check passed",
+    ):
+        assert line in text, (line, text)
+    # Six fleet runs (the kill run, 1-3 workers, without and with the restart): in each,
+    # every OUT has every id once and the provider saw no prompt twice.
+    assert text.count("the provider: ") == 6
+    assert text.count("the most jobs for one prompt: 1: no prompt twice: yes") == 6
+    assert text.count("every id once: yes") >= 6 and "every id once: NO" not in text
+    kill, rest = text.split("== 2.")
+    assert "exit codes: w0 -9" in kill  # killed while it ran
+    assert "all other rows succeeded: " in kill and "succeeded: NO" not in kill
+    # The runs without a kill: every job succeeded (3 scaling runs of 60, 2 of 100).
+    done = [line for line in rest.splitlines() if line.startswith("all succeeded: ")]
+    assert done.count("all succeeded: 60 of 60: yes") == 3
+    assert done.count("all succeeded: 100 of 100: yes") == 2 and len(done) == 5

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -36,7 +37,7 @@ async def journal(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     yield postgres.url.rsplit("/", 1)[0] + "/" + name
 
 
-def _client(fake: FakeDeepixels, **options: object) -> CreativeClient:
+def _client(fake: FakeDeepixels, **options: Any) -> CreativeClient:
     return CreativeClient(
         "deepixels", KEY, base_url=fake.base_url, model="m", poll_initial=0.02,
         poll_max=0.05, **options,
@@ -86,7 +87,7 @@ async def test_a_crash_mid_batch_resumes_without_sending_twice(journal: str) -> 
 async def test_uncertain_rows_are_sent_again_only_when_asked(journal: str) -> None:
     requests = {"a": "prompt a", "b": "prompt b"}
     async with FakeDeepixels(job_duration=0.05, api_key=KEY) as fake:
-        fake.inject("submit", Reply(kind="reset"))  # the answer to the first submit is lost
+        fake.inject("submit", Reply(kind="drop"))  # the answer to the first submit is lost
         async with _client(fake) as client:
             rows = {row.id: row for row in await _all(client, requests, journal)}
         uncertain = [key for key, row in rows.items() if row.state == "uncertain"]
@@ -102,9 +103,13 @@ async def test_uncertain_rows_are_sent_again_only_when_asked(journal: str) -> No
 
 
 async def _all(
-    client: CreativeClient, requests: dict[str, str], journal: str, **options: bool
+    client: CreativeClient,
+    requests: dict[str, str],
+    journal: str,
+    resubmit_uncertain: bool = False,
 ) -> list[JournalRow]:
-    return [row async for row in client.journaled(requests, journal, **options)]
+    stream = client.journaled(requests, journal, resubmit_uncertain=resubmit_uncertain)
+    return [row async for row in stream]
 
 
 async def test_a_bad_request_is_refused_before_anything_is_sent(journal: str) -> None:
@@ -118,7 +123,7 @@ async def test_a_bad_request_is_refused_before_anything_is_sent(journal: str) ->
 def test_the_blocking_client_runs_a_journaled_batch(tmp_path: Path) -> None:
     journal = tmp_path / "batch.journal"
     with FakeProcess("deepixels", job_duration=0.05) as fake:
-        options = {"model": "m", "base_url": fake.base_url, "poll_initial": 0.02}
+        options: dict[str, Any] = {"model": "m", "base_url": fake.base_url, "poll_initial": 0.02}
         with SyncCreativeClient("deepixels", KEY, **options) as client:
             rows = list(client.journaled({"a": "prompt a", "b": "prompt b"}, journal))
             again = list(client.journaled({"a": "prompt a", "b": "prompt b"}, journal))

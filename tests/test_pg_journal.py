@@ -17,8 +17,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from creative_client._journal._model import JournalBackend, JournalError, Row
-from creative_client._pg._journal import PgJournal, RowTakenError
+from creative_client._journal._model import JournalBackend, JournalError, Row, RowTakenError
+from creative_client._pg._journal import PgJournal
 from creative_client._pg._schema import MIGRATIONS, VERSION
 from creative_client.testing import PostgresServer
 
