@@ -154,3 +154,18 @@ def test_a_restarted_database_pauses_the_batch_and_loses_nothing(
     out = _out(tmp_path / "out.jsonl")
     assert len(out) == 80 and all(line["status"] == "succeeded" for line in out.values())
     assert stats["submit"] == 80 and max(prompts.values()) == 1
+
+
+def test_strict_loads_nothing_when_a_line_is_bad(postgres: PostgresServer, tmp_path: Path) -> None:
+    url = _database(postgres, "fleet_strict")
+    (tmp_path / "in.jsonl").write_text('{"id": 1, "prompt": "fine"}\n{"id": 2}\n')
+    with FakeProcess("deepixels") as fake:
+        worker = _worker(
+            tmp_path, "in.jsonl", "--journal", url, "--base-url", fake.base_url, "--strict"
+        )
+        _, err = worker.communicate(timeout=60)
+        assert worker.returncode == 2, err
+        assert "in.jsonl:2:" in err and fake.stats()["submit"] == 0
+    with psycopg.connect(url) as conn:
+        found = conn.execute("select count(*) from creative_rows").fetchone()
+    assert found is not None and found[0] == 0

@@ -134,6 +134,10 @@ class FleetBatch:
                 self.problems.append(Problem(entry.line, exc.message, entry.key))
             else:
                 good.append((entry.key, entry.line, document_of(entry.request)))
+        if self.problems and self.options.strict:
+            for problem in self.problems:
+                self._warn(f"{self.options.source}:{problem.line}: {problem.message}")
+            raise UsageError(f"{len(self.problems)} bad input line(s); nothing was run")
         problems = [[p.line, p.message, p.key] for p in self.problems]
         self.journal.set_meta(
             provider=client.provider,
