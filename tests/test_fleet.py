@@ -169,3 +169,22 @@ def test_strict_loads_nothing_when_a_line_is_bad(postgres: PostgresServer, tmp_p
     with psycopg.connect(url) as conn:
         found = conn.execute("select count(*) from creative_rows").fetchone()
     assert found is not None and found[0] == 0
+
+
+def test_max_jobs_bounds_the_whole_fleet(postgres: PostgresServer, tmp_path: Path) -> None:
+    """Each worker may run 8 at once; --max-jobs 3 holds for the fleet, through the
+    journal's database as the shared budget."""
+    url = _database(postgres, "fleet_budget")
+    _inputs(tmp_path / "in.jsonl", 24)
+    with FakeProcess("deepixels", job_duration=0.2) as fake:
+        common = ["--journal", url, "--base-url", fake.base_url, "--concurrency", "8"]
+        budget = ["--max-jobs", "3", "--batch", "b5", "--out", "out.jsonl"]
+        first = _worker(tmp_path, "in.jsonl", *budget, *common)
+        time.sleep(0.5)
+        second = _worker(tmp_path, *budget, *common)
+        for worker in (first, second):
+            _, err = worker.communicate(timeout=60)
+            assert worker.returncode == 0, err
+        stats = fake.stats()
+    assert stats["submit"] == 24
+    assert stats["peak_active"] <= 3
