@@ -29,9 +29,8 @@ from ._fleet_setup import fleet, fleet_status, is_database
 from ._inputs import read_inputs
 from ._journal import JournalError
 from ._parser import parser
-from ._progress import mode_for
 from ._settings import settings, simulation
-from ._setup import BatchOptions, UsageError, check_files
+from ._setup import UsageError, batch_options, check_files
 from ._single import job_document, single
 from ._status import status
 
@@ -83,20 +82,8 @@ def _batch(args: argparse.Namespace) -> int:
         out = source.with_name(source.name.removesuffix(".jsonl") + ".out.jsonl")
     if not stdin and out.resolve() == source.resolve():
         raise UsageError("--out must not be the input file")
-    options = BatchOptions(
-        source=source,
-        out=out,
-        journal=Path(args.journal) if args.journal else out.with_name(out.name + ".journal"),
-        concurrency=args.concurrency,
-        download=args.download,
-        max_download=args.max_download,
-        resubmit_uncertain=args.resubmit_uncertain,
-        retry_failed=args.retry_failed,
-        force=args.force,
-        strict=args.strict,
-        progress=mode_for(args.quiet, sys.stderr),
-        progress_every=args.progress_interval,
-    )
+    journal = Path(args.journal) if args.journal else out.with_name(out.name + ".journal")
+    options = batch_options(args, source, out, journal)
     check_files(options)
     try:
         inputs = read_inputs(source)

@@ -9,17 +9,15 @@ summary. One row's life is ``RowRun`` in ``_batch_row.py``; signals are ``Stop``
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import TextIO
 
 from .._client import CreativeClient
-from .._fanout import bounded_map
 from ..errors import CreativeError
 from ._batch_row import RowRun, count, file_names, needs_download
-from ._batch_stop import Stop
+from ._batch_stop import Stop, drive
 from ._files import FileError, write_atomically
 from ._inputs import Entry, Inputs, Problem
 from ._journal import FINISHED, JournalBackend, JournalError, Row
@@ -160,24 +158,12 @@ class Batch:
             stop=stop,
             names=self._names,
         )
-        stop.listen()
         self.journal.start()
         self._display.start()
         try:
-            batch = bounded_map(self._feed(work), rows.one, opts.concurrency, stop.live)
-            async with contextlib.aclosing(batch) as stream:
-                async for _ in stream:
-                    pass
-        except asyncio.CancelledError:
-            if stop.signal is None:
-                raise
-            current = asyncio.current_task()
-            assert current is not None
-            current.uncancel()
+            return await drive(self._feed(work), rows.one, opts.concurrency, stop)
         finally:
-            stop.unlisten()
             await self._display.stop()
-        return stop.signal is not None
 
     def _feed(self, work: list[tuple[Entry, Row]]) -> Iterator[tuple[Entry, Row]]:
         for item in work:

@@ -12,8 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterable, Callable, Coroutine, Iterable
+from typing import Any, TypeVar
+
+from .._fanout import bounded_map
+
+T = TypeVar("T")
 
 
 class Stop:
@@ -82,3 +86,28 @@ class Stop:
 
     def _main_cancelled(self) -> bool:
         return self._main is not None and self._main.cancelling() > 0
+
+
+async def drive(
+    feed: Iterable[T] | AsyncIterable[T],
+    one: Callable[[int, T], Coroutine[Any, Any, None]],
+    concurrency: int,
+    stop: Stop,
+) -> bool:
+    """Run ``one`` on every item of ``feed`` (``concurrency`` at once) while listening
+    for signals; True when a signal stopped it."""
+    stop.listen()
+    try:
+        batch = bounded_map(feed, one, concurrency, stop.live)
+        async with contextlib.aclosing(batch) as stream:
+            async for _ in stream:
+                pass
+    except asyncio.CancelledError:
+        if stop.signal is None:
+            raise
+        current = asyncio.current_task()
+        assert current is not None
+        current.uncancel()
+    finally:
+        stop.unlisten()
+    return stop.signal is not None

@@ -21,13 +21,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, TextIO
 
 from .._client import CreativeClient
-from .._fanout import bounded_map
 from .._journal._steps import claimed, heartbeat
 from .._models import GenerationRequest
 from ..errors import CreativeError
 from ._batch import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from ._batch_row import RowRun, file_names
-from ._batch_stop import Stop
+from ._batch_stop import Stop, drive
 from ._files import FileError, write_atomically
 from ._inputs import Entry, Inputs, Problem, request_of
 from ._journal import FINISHED, JournalError, Row
@@ -169,28 +168,16 @@ class FleetBatch:
             stop=stop,
             names=self._names,
         )
-        stop.listen()
         self.journal.start()
         self._display.start()
         beat = asyncio.create_task(heartbeat(self.journal))
         try:
-            batch = bounded_map(self._claimed(), rows.one, opts.concurrency, stop.live)
-            async with contextlib.aclosing(batch) as stream:
-                async for _ in stream:
-                    pass
-        except asyncio.CancelledError:
-            if stop.signal is None:
-                raise
-            current = asyncio.current_task()
-            assert current is not None
-            current.uncancel()
+            return await drive(self._claimed(), rows.one, opts.concurrency, stop)
         finally:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
-            stop.unlisten()
             await self._display.stop()
-        return stop.signal is not None
 
     async def _claimed(self) -> AsyncIterator[tuple[Entry, Row]]:
         """Rows this worker takes on, a few at a time, until none is left anywhere."""

@@ -15,9 +15,8 @@ from .._options import check_share_url
 from ._files import check_writable_file, check_writable_folder, describe
 from ._fleet import FleetBatch, write_out
 from ._inputs import Inputs, read_inputs
-from ._progress import mode_for
 from ._settings import settings, simulation
-from ._setup import BatchOptions, UsageError
+from ._setup import UsageError, batch_options
 
 #: How long a worker waits for a lost journal database before it stops (seconds).
 OUTAGE = 3600.0
@@ -55,20 +54,7 @@ def fleet(args: argparse.Namespace) -> int:
         out = source.with_name(source.name.removesuffix(".jsonl") + ".out.jsonl")
     else:
         raise UsageError("give --out (where the worker that sees the batch finish writes it)")
-    options = BatchOptions(
-        source=source or Path("-"),
-        out=out,
-        journal=Path(name),
-        concurrency=args.concurrency,
-        download=args.download,
-        max_download=args.max_download,
-        resubmit_uncertain=args.resubmit_uncertain,
-        retry_failed=args.retry_failed,
-        force=args.force,
-        strict=args.strict,
-        progress=mode_for(args.quiet, sys.stderr),
-        progress_every=args.progress_interval,
-    )
+    options = batch_options(args, source or Path("-"), out, Path(name))
     check_writable_file(out, "the output")
     if options.download is not None:
         check_writable_folder(options.download, "downloads")

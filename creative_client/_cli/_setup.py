@@ -3,7 +3,9 @@ checked against this run (provider, input, an OUT whose journal went missing).""
 
 from __future__ import annotations
 
+import argparse
 import sqlite3
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from ._files import check_writable_file, check_writable_folder
 from ._inputs import Entry, Inputs
 from ._journal import Journal, JournalBackend, JournalError
 from ._out import jobs_recorded
+from ._progress import mode_for
 
 
 class UsageError(Exception):
@@ -34,6 +37,24 @@ class BatchOptions:
     strict: bool = False
     progress: str = "lines"  # "bar", "lines" or "none"
     progress_every: float = 10.0
+
+
+def batch_options(args: argparse.Namespace, source: Path, out: Path, journal: Path) -> BatchOptions:
+    """``creative batch``'s options from its flags, with the paths already settled."""
+    return BatchOptions(
+        source=source,
+        out=out,
+        journal=journal,
+        concurrency=args.concurrency,
+        download=args.download,
+        max_download=args.max_download,
+        resubmit_uncertain=args.resubmit_uncertain,
+        retry_failed=args.retry_failed,
+        force=args.force,
+        strict=args.strict,
+        progress=mode_for(args.quiet, sys.stderr),
+        progress_every=args.progress_interval,
+    )
 
 
 def check_files(options: BatchOptions) -> None:
