@@ -22,7 +22,7 @@ from ._files import FileError, write_atomically
 from ._inputs import Entry, Inputs, Problem
 from ._journal import FINISHED, JournalBackend, JournalError, Row
 from ._out import out_text
-from ._progress import Counts, Display
+from ._progress import Counts, Display, Speaking
 from ._setup import BatchOptions, open_journal
 
 #: Exit statuses of ``creative batch`` (also in ``creative batch --help`` and the README).
@@ -32,7 +32,7 @@ EXIT_USAGE = 2  # nothing ran: bad arguments, configuration, input (--strict) or
 # 128 + the signal's number (130 for Ctrl-C): stopped by a signal; run it again to resume.
 
 
-class Batch:
+class Batch(Speaking):
     """One run of a batch: set up the journal, run what is left, write the output."""
 
     def __init__(
@@ -46,6 +46,7 @@ class Batch:
         self.inputs = inputs
         self._make_client = make_client
         self._stderr = stderr
+        self._progress = options.progress
         self.problems = list(inputs.problems)
         self.counts = Counts()
         self.journal: JournalBackend | None = None
@@ -223,15 +224,3 @@ class Batch:
     def _report_problems(self) -> None:
         for problem in self.problems:
             self._warn(f"{self.options.source}:{problem.line}: {problem.message}")
-
-    def _say(self, message: str) -> None:
-        """Progress and the summary: not with --quiet."""
-        if self.options.progress != "none":
-            self._warn(message)
-
-    def _warn(self, message: str) -> None:
-        """What the user must know: bad lines, uncertain jobs, how to resume (even --quiet)."""
-        if self._display is not None and self.options.progress != "none":
-            self._display.say(message)
-        else:
-            print(message, file=self._stderr, flush=True)

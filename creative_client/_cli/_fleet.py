@@ -31,7 +31,7 @@ from ._files import FileError, write_atomically
 from ._inputs import Entry, Inputs, Problem, request_of
 from ._journal import FINISHED, JournalError, Row
 from ._out import out_text
-from ._progress import Counts, Display
+from ._progress import Counts, Display, Speaking
 from ._setup import BatchOptions, UsageError
 
 #: Rows a worker claims at once (at most; fewer when its concurrency is lower).
@@ -50,7 +50,7 @@ def document_of(request: GenerationRequest) -> dict[str, Any]:
     return document
 
 
-class FleetBatch:
+class FleetBatch(Speaking):
     """One worker's run on a batch kept in PostgreSQL."""
 
     def __init__(
@@ -66,6 +66,7 @@ class FleetBatch:
         self.inputs = inputs
         self._make_client = make_client
         self._stderr = stderr
+        self._progress = options.progress
         self.problems: list[Problem] = list(inputs.problems) if inputs is not None else []
         self.counts = Counts()
         self._stop = Stop(self._warn)
@@ -215,16 +216,6 @@ class FleetBatch:
         if done and states["succeeded"] == len(rows) and not self.problems:
             return EXIT_OK
         return EXIT_FAILED
-
-    def _say(self, message: str) -> None:
-        if self.options.progress != "none":
-            self._warn(message)
-
-    def _warn(self, message: str) -> None:
-        if self._display is not None and self.options.progress != "none":
-            self._display.say(message)
-        else:
-            print(message, file=self._stderr, flush=True)
 
 
 def write_out(journal: Any, out: Any, provider: str) -> None:

@@ -122,3 +122,24 @@ def mode_for(quiet: bool, stream: TextIO) -> str:
     if quiet:
         return "none"
     return "bar" if stream.isatty() else "lines"
+
+
+class Speaking:
+    """How a run talks to its user, over its progress display when it has one
+    (``Batch`` in ``_batch.py``, ``FleetBatch`` in ``_fleet.py``)."""
+
+    _display: Display | None
+    _stderr: TextIO
+    _progress: str  # "bar", "lines" or "none"
+
+    def _say(self, message: str) -> None:
+        """Progress and the summary: not with --quiet."""
+        if self._progress != "none":
+            self._warn(message)
+
+    def _warn(self, message: str) -> None:
+        """What the user must know: bad lines, uncertain jobs, how to resume (even --quiet)."""
+        if self._display is not None and self._progress != "none":
+            self._display.say(message)
+        else:
+            print(message, file=self._stderr, flush=True)
