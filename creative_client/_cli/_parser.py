@@ -142,26 +142,7 @@ def _batch(commands: Any, kw: dict[str, Any]) -> None:
         metavar="OUT.jsonl",
         help="results, one line per input line (default: IN.out.jsonl; needed with '-')",
     )
-    batch.add_argument(
-        "--journal",
-        metavar="PATH|URL",
-        help="the journal (default: OUT.jsonl.journal); a postgresql:// URL lets many "
-        "workers, on any machines, run one batch",
-    )
-    batch.add_argument(
-        "--batch",
-        metavar="NAME",
-        help="the batch's name in a PostgreSQL journal (default: the input's content hash, "
-        "so the same command on every machine joins the same batch)",
-    )
-    batch.add_argument(
-        "--lease",
-        type=_positive_float,
-        default=30.0,
-        metavar="SECONDS",
-        help="with a PostgreSQL journal: how long a lost worker's rows stay its own before "
-        "the others take them over (its submits in flight then become uncertain)",
-    )
+    _journal(batch)
     _budget(batch)
     _downloads(batch, "save outputs as DIR/{id}-{n}.{ext}")
     batch.add_argument(
@@ -187,6 +168,30 @@ def _batch(commands: Any, kw: dict[str, Any]) -> None:
         default=10.0,
         metavar="SECONDS",
         help="between progress lines when stderr is not a terminal",
+    )
+
+
+def _journal(command: argparse.ArgumentParser) -> None:
+    group = command.add_argument_group("journal")
+    group.add_argument(
+        "--journal",
+        metavar="PATH|URL",
+        help="the journal (default: OUT.jsonl.journal); a postgresql:// URL lets many "
+        "workers, on any machines, run one batch",
+    )
+    group.add_argument(
+        "--batch",
+        metavar="NAME",
+        help="the batch's name in a PostgreSQL journal (default: the input's content hash, "
+        "so the same command on every machine joins the same batch)",
+    )
+    group.add_argument(
+        "--lease",
+        type=_positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="with a PostgreSQL journal: how long a lost worker's rows stay its own before "
+        "the others take them over (its submits in flight then become uncertain)",
     )
 
 
