@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import ConfigurationError
 from ..providers import Provider, get_provider, provider_names
+from ._argtypes import json_object, positive_float, positive_int, provider_name, size_in_bytes
 
 _EPILOG = """\
 exit status:
@@ -77,7 +75,7 @@ def parser() -> argparse.ArgumentParser:
     _configuration(generate)
     _simulation(generate)
     _timeout(generate)
-    generate.add_argument("--input", type=_json_object, metavar="JSON", help="model extras")
+    generate.add_argument("--input", type=json_object, metavar="JSON", help="model extras")
     takers = ", ".join(_providers(lambda p: p.name if p.takes_files else None))
     generate.add_argument("--file", action="append", default=[], help=f"a file id ({takers})")
     _downloads(generate, "save the outputs in DIR")
@@ -164,7 +162,7 @@ def _batch(commands: Any, kw: dict[str, Any]) -> None:
     batch.add_argument("--quiet", action="store_true", help="no progress and no summary")
     batch.add_argument(
         "--progress-interval",
-        type=_positive_float,
+        type=positive_float,
         default=10.0,
         metavar="SECONDS",
         help="between progress lines when stderr is not a terminal",
@@ -187,7 +185,7 @@ def _journal(command: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--lease",
-        type=_positive_float,
+        type=positive_float,
         default=30.0,
         metavar="SECONDS",
         help="with a PostgreSQL journal: how long a lost worker's rows stay its own before "
@@ -198,14 +196,14 @@ def _journal(command: argparse.ArgumentParser) -> None:
 def _budget(command: argparse.ArgumentParser) -> None:
     group = command.add_argument_group("budget")
     group.add_argument(
-        "--concurrency", type=_positive_int, default=32, metavar="N", help="jobs at once"
+        "--concurrency", type=positive_int, default=32, metavar="N", help="jobs at once"
     )
     group.add_argument(
-        "--rate", type=_positive_float, metavar="N", help="HTTP requests per second, at most"
+        "--rate", type=positive_float, metavar="N", help="HTTP requests per second, at most"
     )
     group.add_argument(
         "--max-jobs",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="jobs in flight at the provider, at most (with --share: fleet-wide)",
     )
@@ -221,7 +219,7 @@ def _configuration(command: argparse.ArgumentParser) -> None:
     group = command.add_argument_group("configuration")
     group.add_argument(
         "--provider",
-        type=_provider,
+        type=provider_name,
         metavar="{" + ",".join(provider_names()) + "}",
         help="default: CREATIVE_PROVIDER",
     )
@@ -254,7 +252,7 @@ def _simulation(command: argparse.ArgumentParser) -> None:
 def _timeout(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=positive_float,
         metavar="SECONDS",
         help="how long to wait for a job (default: the config file's, or 600)",
     )
@@ -264,60 +262,8 @@ def _downloads(command: argparse.ArgumentParser, what: str) -> None:
     command.add_argument("--download", type=Path, metavar="DIR", help=what)
     command.add_argument(
         "--max-download",
-        type=_size,
+        type=size_in_bytes,
         default="512M",
         metavar="SIZE",
         help="the largest file to download, e.g. 512M or 2G",
     )
-
-
-# -- argument types -----------------------------------------------------------------------
-
-
-def _provider(text: str) -> str:
-    """A registered provider's name; for a plugin that failed to load, why (where
-    argparse's ``choices`` would only say it is not one of them)."""
-    try:
-        return get_provider(text).name
-    except ConfigurationError as exc:
-        raise argparse.ArgumentTypeError(exc.message) from None
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number > 0, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
-
-
-def _json_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("expected a JSON object")
-    return value
-
-
-_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
-
-
-def _size(text: str) -> int:
-    match = re.fullmatch(r"\s*(\d+)\s*([KMG]?)(?:i?B)?\s*", text, re.IGNORECASE)
-    if match is None or int(match[1]) == 0:
-        raise argparse.ArgumentTypeError(f"expected a size such as 512M, got {text!r}")
-    return int(match[1]) * _UNITS[match[2].upper()]
