@@ -489,3 +489,22 @@ async def test_closing_wakes_calls_waiting_for_a_turn(share: str) -> None:
         async with asyncio.timeout(10):
             results = await asyncio.gather(*reads, return_exceptions=True)
         assert any(isinstance(r, RuntimeError) for r in results)
+
+
+async def test_a_client_used_without_async_with_opens_the_share_once(
+    postgres: PostgresServer,
+) -> None:
+    """Its first slots and turns, asked for at once, wait for one opening: none is taken
+    before the account is known."""
+    url = await _database(postgres, "lazy")
+    async with FakeDeepixels(job_duration=0.05, api_key=KEY) as fake:
+        client = CreativeClient("deepixels", **_options(fake, url, max_jobs=2, rate=200))
+        try:
+            outcomes = await client.generate_many([f"p{i}" for i in range(12)])
+        finally:
+            await client.aclose()
+        assert all(o.ok for o in outcomes)
+        assert fake.peak_active <= 2
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        found = await (await conn.execute("select account from creative_accounts")).fetchall()
+    assert len(found) == 1 and found[0][0] != ""

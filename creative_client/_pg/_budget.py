@@ -84,14 +84,20 @@ class SharedBudget(Budget):
         self._fetching = False
         self._flush: asyncio.TimerHandle | None = None
         self._opened = False
+        self._opening = asyncio.Lock()
         self._closed = False
         #: Called with each notification's payload other than "slots" (webhook fan-in).
         self.on_notify: Callable[[str], object] | None = None
 
     async def open(self) -> None:
-        if self._opened:
-            return
-        self._opened = True
+        """Connect, set the schema up and register; once, whoever asks first (a client
+        used without ``async with`` opens it at its first slot or turn)."""
+        async with self._opening:
+            if not self._opened:
+                await self._open()
+                self._opened = True
+
+    async def _open(self) -> None:
         conn = await self.link.open()
         try:
             salt, self.secret = await ensure(conn)

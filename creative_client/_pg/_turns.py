@@ -54,6 +54,8 @@ class Turns:
         if self.tokens > 0 and loop.time() < self.until and not self.waiters:
             self.tokens -= 1
             return
+        if not self._budget._opened:  # a client used without ``async with``
+            await self._budget.open()
         if not self._budget.link.up.is_set():  # the database is away: a share of the rate
             await self._fallback_limiter().acquire()
             return
