@@ -21,8 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, TextIO
 
 from .._client import CreativeClient
-from .._journal._steps import claimed, heartbeat
-from .._models import GenerationRequest
+from .._journal._steps import claimed, document_of, heartbeat
 from ..errors import CreativeError
 from ._batch import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from ._batch_row import RowRun, file_names
@@ -36,18 +35,6 @@ from ._setup import BatchOptions, UsageError
 
 #: Rows a worker claims at once (at most; fewer when its concurrency is lower).
 CLAIM = 32
-
-
-def document_of(request: GenerationRequest) -> dict[str, Any]:
-    """A request as the journal keeps it: the input line's fields but the id."""
-    document: dict[str, Any] = {"prompt": request.prompt}
-    if request.model is not None:
-        document["model"] = request.model
-    if request.input:
-        document["input"] = dict(request.input)
-    if request.files:
-        document["files"] = list(request.files)
-    return document
 
 
 class FleetBatch(Speaking):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .._client import CreativeClient
-from .._options import check_share_url
+from .._journal._run import open_journal
 from ._files import check_writable_file, check_writable_folder, describe
 from ._fleet import FleetBatch, write_out
 from ._inputs import Inputs, read_inputs
@@ -27,13 +27,10 @@ def is_database(journal: str | None) -> bool:
 
 
 def open_pg_journal(url: str, batch: str, lease: float = 30.0) -> Any:
-    """The batch's journal in PostgreSQL (the ``[postgres]`` extra)."""
-    check_share_url(url)  # a URL that parses, the extra installed; never shown
-    from .._pg._journal import PgJournal
-
-    # A worker waits out a database that went away (claiming nothing, its jobs going on,
-    # their states queued) for up to an hour before it gives up.
-    return PgJournal(url, batch, lease=lease, patience=OUTAGE)
+    """The batch's journal in PostgreSQL (the ``[postgres]`` extra). A worker waits out
+    a database that went away (claiming nothing, its jobs going on, their states
+    queued) for up to an hour before it gives up."""
+    return open_journal(url, batch, lease, patience=OUTAGE)
 
 
 def fleet(args: argparse.Namespace) -> int:

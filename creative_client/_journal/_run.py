@@ -21,7 +21,7 @@ from .._models import GenerationRequest, Job, as_request
 from ..errors import InvalidRequestError, SubmissionUncertainError
 from ._model import FINISHED, JournalError, Row
 from ._sqlite import SqliteJournal
-from ._steps import claimed, heartbeat, submit_row, wait_row
+from ._steps import claimed, document_of, heartbeat, submit_row, wait_row
 
 if TYPE_CHECKING:
     from .._client import CreativeClient
@@ -50,14 +50,11 @@ def _entries(
     return entries
 
 
-def _document(request: GenerationRequest) -> dict[str, Any]:
-    document: dict[str, Any] = {"prompt": request.prompt, "model": request.model}
-    document.update(input=dict(request.input), files=list(request.files))
-    return document
-
-
-def open_journal(journal: str | os.PathLike[str], batch: str, lease: float) -> Any:
-    """The backend ``journal`` names: a PostgreSQL URL, else a SQLite file."""
+def open_journal(
+    journal: str | os.PathLike[str], batch: str, lease: float, patience: float = 30.0
+) -> Any:
+    """The backend ``journal`` names: a PostgreSQL URL (a lost database waited out for
+    ``patience`` seconds a call), else a SQLite file."""
     spec = os.fspath(journal)
     if spec.startswith(("postgresql://", "postgres://")):
         from .._options import check_share_url
@@ -65,7 +62,7 @@ def open_journal(journal: str | os.PathLike[str], batch: str, lease: float) -> A
         check_share_url(spec)  # parses, the [postgres] extra is there; never shown
         from .._pg._journal import PgJournal
 
-        return PgJournal(spec, batch, lease=lease)
+        return PgJournal(spec, batch, lease=lease, patience=patience)
     return SqliteJournal(spec)
 
 
@@ -81,7 +78,7 @@ def _set_up(backend: Any, entries: dict[str, tuple[int, GenerationRequest]], pro
         name = SubmissionUncertainError.__name__
         backend.move("submitting", "uncertain", error_type=name, error=_LOST)
     else:
-        loaded = ((key, line, _document(r)) for key, (line, r) in entries.items())
+        loaded = ((key, line, document_of(r)) for key, (line, r) in entries.items())
         backend.add_requests(loaded)
     if resubmit_uncertain:
         backend.move("uncertain", "pending", error_type=None, error=None)

@@ -25,6 +25,19 @@ INTERRUPTED = (
 )
 
 
+def document_of(request: GenerationRequest) -> dict[str, Any]:
+    """A request as a shared journal keeps it: an input line's fields but the id
+    (``GenerationRequest(**document)`` makes it again)."""
+    document: dict[str, Any] = {"prompt": request.prompt}
+    if request.model is not None:
+        document["model"] = request.model
+    if request.input:
+        document["input"] = dict(request.input)
+    if request.files:
+        document["files"] = list(request.files)
+    return document
+
+
 def failed(row: Row, exc: CreativeError, *, state: State = "failed") -> Row:
     return row.moved(state, error=(type(exc).__name__, exc.message))
 
