@@ -28,7 +28,7 @@ from ._options import ClientOptions, positive
 from ._retry import RetryPolicy
 from ._runner import Runner
 from ._webhooks import Expected, WebhookReceiver
-from .errors import InvalidRequestError
+from .errors import InvalidRequestError, NotSupportedError
 from .providers import Provider
 
 
@@ -304,3 +304,22 @@ class CreativeClient(BatchMethods, Configurable):
         """Check a request as ``submit`` would, without sending anything: raises
         ``InvalidRequestError`` naming the field this client's provider cannot take."""
         self._provider.validate(as_request(request), self._model)
+
+    async def balance(self) -> float:
+        """The account's remaining balance, in the provider's own unit (Neocu: its
+        organisation's compute, ``GET /compute``).
+
+        >>> left = await client.balance()
+
+        Read as any read is (retried on connection errors, 429 and 5xx); never a submit.
+        A provider that documents no balance (Deepixels) raises ``NotSupportedError``
+        before anything is sent.
+        """
+        self._check_open()
+        call = self._provider.balance_call()
+        if call is None:
+            raise NotSupportedError(
+                f"{self.provider} documents no account balance, so there is none to read",
+                provider=self.provider,
+            )
+        return self._provider.parse_balance(await self._transport.request(call))

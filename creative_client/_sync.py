@@ -279,6 +279,11 @@ class SyncCreativeClient(Configurable):
         client = self._client
         return self._runner.call(lambda: use(client))
 
+    def balance(self) -> float:
+        """``CreativeClient.balance``: the account's remaining balance
+        (``NotSupportedError`` for a provider that documents none)."""
+        return self._call(lambda c: c.balance())
+
 
 def _plain(requests: object) -> None:
     if isinstance(requests, AsyncIterable):

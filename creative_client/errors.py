@@ -13,6 +13,7 @@
     ├── SubmissionUncertainError   a submit whose outcome is unknown: a job may exist
     ├── JobFailedError             the job ran and failed
     ├── JobTimeoutError            the job did not finish before the deadline
+    ├── NotSupportedError          the provider documents no way to do it (a balance)
     └── ShareUnavailableError      the shared budget's database cannot be reached at start
 
 Each error carries the provider, the HTTP status where there was one, the
@@ -36,6 +37,7 @@ __all__ = [
     "JobFailedError",
     "JobTimeoutError",
     "NotFoundError",
+    "NotSupportedError",
     "ProviderResponseError",
     "RateLimitError",
     "ServerError",
@@ -172,6 +174,11 @@ class JobTimeoutError(CreativeError):
         self.timeout = timeout
         self.job = job
         self.last_error = last_error
+
+
+class NotSupportedError(CreativeError):
+    """The provider documents no way to do this (read an account balance, say): raised
+    before any request is sent."""
 
 
 class ShareUnavailableError(CreativeError):

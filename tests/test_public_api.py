@@ -31,6 +31,7 @@ ERROR_NAMES = {
     "JobFailedError",
     "JobTimeoutError",
     "ShareUnavailableError",
+    "NotSupportedError",
 }
 CLIENT_METHODS = {
     "submit",
@@ -42,6 +43,7 @@ CLIENT_METHODS = {
     "from_env",
     "from_config",
     "aclose",
+    "balance",
 }
 
 

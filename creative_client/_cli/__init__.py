@@ -4,6 +4,7 @@
     creative get JOB_ID
     creative batch IN.jsonl [--out OUT.jsonl] [--journal PATH] [--concurrency N] ...
     creative status OUT.jsonl|JOURNAL
+    creative balance
 
 Configuration is the library's: ``--provider``, ``--base-url``, ``--model`` and
 ``--config FILE`` over the environment (``CREATIVE_PROVIDER``, ``CREATIVE_BASE_URL``,
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from .._client import CreativeClient
 from ..errors import ConfigurationError
+from ._balance import show_balance
 from ._batch import EXIT_FAILED, EXIT_USAGE, Batch
 from ._files import FileError, describe
 from ._fleet_setup import fleet, fleet_status, is_database
@@ -52,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return status(args.path, sys.stdout)
         if args.command == "batch":
             return _batch(args)
+        if args.command == "balance":
+            return asyncio.run(show_balance(args))
         return asyncio.run(single(args))
     except (ConfigurationError, UsageError, JournalError, FileError) as exc:
         print(f"creative: error: {exc}", file=sys.stderr)

@@ -16,6 +16,7 @@ from typing import TextIO
 
 from .._client import CreativeClient
 from ..errors import CreativeError
+from ._balance import balance_allows
 from ._batch_row import RowRun, count, file_names, needs_download
 from ._batch_stop import Stop, drive
 from ._files import FileError, write_atomically
@@ -28,7 +29,8 @@ from ._setup import BatchOptions, open_journal
 #: Exit statuses of ``creative batch`` (also in ``creative batch --help`` and the README).
 EXIT_OK = 0  # every job succeeded
 EXIT_FAILED = 1  # the run ended, but not every job succeeded (or a line was rejected)
-EXIT_USAGE = 2  # nothing ran: bad arguments, configuration, input (--strict) or journal
+EXIT_USAGE = 2  # nothing ran: bad arguments, configuration, input (--strict), journal,
+# or no balance left (without --force)
 # 128 + the signal's number (130 for Ctrl-C): stopped by a signal; run it again to resume.
 
 
@@ -75,7 +77,11 @@ class Batch(Speaking):
             interrupted = False
             try:
                 try:
-                    interrupted = await self._run(await asyncio.to_thread(self._plan, entries))
+                    work = await asyncio.to_thread(self._plan, entries)
+                    submits = any(row.state == "pending" for _, row in work)
+                    if not await balance_allows(client, submits, self.options.force, self._warn):
+                        return EXIT_USAGE  # the journal is stopped and closed on the way out
+                    interrupted = await self._run(work)
                 except JournalError as exc:
                     failure = exc
                 finally:

@@ -23,6 +23,7 @@ from typing import Any, TextIO
 from .._client import CreativeClient
 from .._journal._steps import claimed, document_of, heartbeat
 from ..errors import CreativeError
+from ._balance import balance_allows
 from ._batch import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from ._batch_row import RowRun, file_names
 from ._batch_stop import Stop, drive
@@ -66,6 +67,9 @@ class FleetBatch(Speaking):
             await asyncio.to_thread(self._file_names)
             failure: JournalError | None = None
             try:
+                submits, force = await self._pending(), self.options.force
+                if not await balance_allows(client, submits, force, self._warn):
+                    return EXIT_USAGE
                 interrupted = await self._run(client)
             except JournalError as exc:
                 failure, interrupted = exc, False
@@ -141,6 +145,15 @@ class FleetBatch(Speaking):
             requests = self.journal.requests()
             entries = [Entry(k, line, request_of(d)) for k, (line, d) in requests.items()]
             self._names.update(file_names(entries))
+
+    async def _pending(self) -> bool:
+        """Rows are left to submit, so the balance matters; assumed so when the journal
+        cannot say (its database is away: the claims wait that out)."""
+        try:
+            counts: dict[str, dict[str, int]] = await self.journal.counts()
+        except JournalError:
+            return True
+        return counts["*"].get("pending", 0) > 0
 
     # -- the run ------------------------------------------------------------------------
 

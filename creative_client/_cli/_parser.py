@@ -18,7 +18,8 @@ exit status:
   1    a job failed, timed out, is unfinished or uncertain, a download failed, or an
        input line was rejected
   2    nothing ran: bad arguments, configuration, input (with --strict), a file that
-       cannot be written, or a journal in use, from another input, or missing
+       cannot be written, a journal in use, from another input, or missing, or no
+       balance left (batch, without --force)
   130  stopped by Ctrl-C (143: SIGTERM); run the same command again to resume
 
 {keys}
@@ -89,6 +90,19 @@ def parser() -> argparse.ArgumentParser:
 
     _batch(commands, kw)
 
+    balance = commands.add_parser(
+        "balance",
+        help="print the account's remaining balance",
+        description=(
+            "Print the account's remaining balance, in the provider's own unit. Exit 2 "
+            "for a provider that documents none, 1 if it cannot be read. `creative "
+            "batch` reads it before sending, and stops at 0 or less unless --force."
+        ),
+        **kw,
+    )
+    _configuration(balance)
+    _simulation(balance)
+
     status = commands.add_parser(
         "status",
         help="count a batch's rows by state and say what to do next",
@@ -156,7 +170,8 @@ def _batch(commands: Any, kw: dict[str, Any]) -> None:
     batch.add_argument(
         "--force",
         action="store_true",
-        help="go on though IN.jsonl changed, or over an OUT whose journal is missing",
+        help="go on though IN.jsonl changed, over an OUT whose journal is missing, or "
+        "with the provider's balance at 0",
     )
     batch.add_argument("--strict", action="store_true", help="run nothing if any line is bad")
     batch.add_argument("--quiet", action="store_true", help="no progress and no summary")

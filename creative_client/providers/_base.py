@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from .._http import HttpCall as HttpCall  # its home before creative_client/_http.py
 from .._models import GenerationRequest, Job
-from ..errors import ConfigurationError, InvalidRequestError
+from ..errors import ConfigurationError, InvalidRequestError, NotSupportedError
 
 
 class Provider(abc.ABC):
@@ -115,6 +115,17 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     def error_message(self, body: object) -> str | None:
         """The provider's own message in an error answer, if it has one."""
+
+    def balance_call(self) -> HttpCall | None:
+        """The GET that reads the account's remaining balance, or ``None`` when the
+        provider documents none (the default: ``CreativeClient.balance()`` then raises
+        ``NotSupportedError``, sending nothing)."""
+        return None
+
+    def parse_balance(self, body: object) -> float:
+        """The balance a ``balance_call`` answer states, in the provider's own unit.
+        Raises ``ProviderResponseError``; only asked when ``balance_call`` gives a call."""
+        raise NotSupportedError(f"{self.name} documents no account balance", provider=self.name)
 
 
 def _check_webhook(provider: Provider, url: object) -> None:

@@ -1,7 +1,8 @@
-"""Neocu: api-key, POST /generate {query, files}, GET /task/{id}."""
+"""Neocu: api-key, POST /generate {query, files}, GET /task/{id}, GET /compute."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
@@ -71,6 +72,22 @@ class _TaskDoc:
     error: str | None = None
 
 
+@attrs.define
+class _Compute:
+    compute: float | None = None
+    is_success: bool | None = None
+    error: str | None = None
+
+
+def _finite(value: Any, _: Any) -> float | None:
+    if value is None:
+        return None
+    number: float = _conv.structure(value, float)
+    if not math.isfinite(number):  # Python's json reads NaN and Infinity
+        raise ValueError(f"expected a finite number, got {number}")
+    return number
+
+
 def _messages(value: Any, _: Any) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -84,6 +101,7 @@ _submitted = register_object(_conv, _Submitted)
 register_object(_conv, _Asset, id="_id")
 register_object(_conv, _Task, message=_messages, date=iso_to_datetime)
 _document = register_object(_conv, _TaskDoc, is_success="isSuccess")
+_compute = register_object(_conv, _Compute, compute=_finite, is_success="isSuccess")
 
 
 def map_status(raw: str) -> JobStatus:
@@ -111,6 +129,7 @@ class Neocu(Provider):
         super().__init__(base_url)
         self._generate_url = f"{self.base_url}/generate"
         self._task_url = f"{self.base_url}/task/"
+        self._compute_call = HttpCall("GET", f"{self.base_url}/compute", "/compute")
 
     def auth_headers(self, api_key: str) -> Mapping[str, str]:
         return {"api-key": api_key}
@@ -167,6 +186,22 @@ class Neocu(Provider):
             error=error,
             raw=as_mapping(body),
         )
+
+    def balance_call(self) -> HttpCall:
+        return self._compute_call
+
+    def parse_balance(self, body: object) -> float:
+        """The organisation's remaining compute (``GET /compute``)."""
+        doc = structure(_compute, body, _Compute, self.name, "compute answer")
+        if doc.is_success is False or doc.compute is None:
+            said = "isSuccess=false" if doc.is_success is False else "no 'compute' number"
+            raise ProviderResponseError(
+                f"{self.name} answered GET /compute with {said}",
+                provider=self.name,
+                provider_message=doc.error,
+                body=repr(body),
+            )
+        return doc.compute
 
     def error_message(self, body: object) -> str | None:
         if not isinstance(body, Mapping):

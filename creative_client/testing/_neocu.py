@@ -1,16 +1,17 @@
-"""A fake Neocu: POST {prefix}/generate, GET {prefix}/task/{id}, GET {prefix}/task?page&limit."""
+"""A fake Neocu: POST {prefix}/generate, GET {prefix}/task/{id}, GET {prefix}/task?page&limit,
+GET {prefix}/compute."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 from aiohttp import web
 
 from ._contract import Phase, Shape
 from ._replies import Reply, json_reply
-from ._server import FakeJob, FakeServer
+from ._server import Endpoint, FakeJob, FakeServer
 
 _STATUS: Mapping[Phase, str] = {
     "queued": "generating",
@@ -38,21 +39,45 @@ _SHAPES: Mapping[Literal["submit", "read", "error"], Shape] = {
 }  # fmt: skip
 
 
+# The base's endpoints name its own routes; GET /compute is Neocu's alone, counted (and
+# given scripted replies and read faults) under its own name.
+_COMPUTE = cast(Endpoint, "compute")
+
+
 class FakeNeocu(FakeServer):
-    """Speaks the Neocu contract. ``balance`` is how many submits are paid for (then 402)."""
+    """Speaks the Neocu contract, its compute balance included.
+
+    ``compute`` is the organisation's compute (``None``, the default: unlimited, and
+    ``GET /compute`` shows ``unlimited_compute``); each job made spends ``job_cost``
+    of it, and a submit it cannot pay for is answered 402 and makes no job.
+    ``balance=N`` is the older spelling of ``compute=N``.
+    """
 
     name: ClassVar[str] = "neocu"
     auth_header: ClassVar[str] = "api-key"
     not_found_message: ClassVar[str] = "Task not found"
+    #: What ``GET /compute`` shows while the compute is unlimited (``compute=None``).
+    unlimited_compute: ClassVar[int] = 1_000_000
 
-    def __init__(self, *, balance: int | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        compute: float | None = None,
+        job_cost: float = 1,
+        balance: int | None = None,
+        **options: Any,
+    ) -> None:
+        if job_cost < 0:
+            raise ValueError(f"job_cost must be 0 or more, got {job_cost}")
         super().__init__(**options)
-        self.balance = balance
+        self.compute = compute if compute is not None else balance
+        self.job_cost = job_cost
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post(f"{self.prefix}/generate", self.handle_submit)
         app.router.add_get(f"{self.prefix}/task/{{id}}", self.handle_read)
         app.router.add_get(f"{self.prefix}/task", self._list)
+        app.router.add_get(f"{self.prefix}/compute", self._compute)
 
     def error_reply(self, status: int, message: str, detail: str | None = None) -> Reply:
         doc = {"error": message} if detail is None else {"error": message, "message": detail}
@@ -103,13 +128,20 @@ class FakeNeocu(FakeServer):
         return str(body["query"])
 
     def before_create(self, body: Mapping[str, Any]) -> Reply | None:
-        """A 402 once ``balance`` submits were paid for (and it is not None)."""
-        if self.balance is None:
+        """A 402 when ``compute`` (unless None) cannot pay ``job_cost``; else it pays."""
+        if self.compute is None:
             return None
-        if self.balance <= 0:
+        if self.compute < self.job_cost:
             return self.error_reply(402, "Payment Required", "low compute balance")
-        self.balance -= 1
+        self.compute -= self.job_cost
         return None
+
+    async def _compute(self, request: web.Request) -> web.StreamResponse:
+        admitted = await self.admit(_COMPUTE, request)
+        if isinstance(admitted, web.StreamResponse):
+            return admitted
+        left = self.unlimited_compute if self.compute is None else self.compute
+        return await self.send(request, json_reply(200, {"isSuccess": True, "compute": left}))
 
     def read_document(self, job: FakeJob) -> dict[str, Any]:
         return {"isSuccess": True, **self.document(job)}

@@ -14,13 +14,15 @@ Checked two ways: every valid document the fake makes (``read_answer``,
 exhaustively; then hypothesis' near misses, mutants and random JSON.
 
 So: whatever document comes in, ``parse_submit``/``parse_job`` return a ``Job`` or
-raise ``ProviderResponseError``, and ``error_message`` returns a string or None;
-nothing else ever comes out.
+raise ``ProviderResponseError``, ``parse_balance`` (for a provider with a
+``balance_call``) a finite number or ``ProviderResponseError``, and ``error_message``
+a string or None; nothing else ever comes out.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -58,6 +60,16 @@ def _parse(call: Any, *args: Any) -> Job | ProviderResponseError:
     return result
 
 
+def _balance(adapter: Provider, body: Any) -> None:
+    if adapter.balance_call() is None:
+        return
+    try:
+        left = adapter.parse_balance(body)
+    except ProviderResponseError:
+        return
+    assert isinstance(left, float) and math.isfinite(left), left
+
+
 @settings(
     max_examples=300,
     deadline=None,
@@ -78,6 +90,7 @@ def test_only_provider_response_error_leaves_the_parse_boundary(provider: str, d
             assert isinstance(asset.url, str)
     message = adapter.error_message(body)
     assert message is None or isinstance(message, str)
+    _balance(adapter, body)
 
 
 def test_no_single_odd_value_in_a_valid_document_escapes(provider: str) -> None:
@@ -89,6 +102,7 @@ def test_no_single_odd_value_in_a_valid_document_escapes(provider: str) -> None:
         _parse(adapter.parse_job, "j-1", body)
         message = adapter.error_message(body)
         assert message is None or isinstance(message, str)
+        _balance(adapter, body)
         checked += 1
     assert checked > 100
 
