@@ -1,6 +1,7 @@
 """Run a fake provider in its own process, for benchmarks and manual tries.
 
     python -m creative_client.testing NAME [--port 0] [--job-duration 0] [--state FILE]
+        [--durations SPEC] [--seed 0]
 
 NAME is any registered provider with a fake (``fake_names()``: the built-ins and
 the installed plugins).
@@ -9,7 +10,11 @@ Prints ``READY <base_url>`` once it listens (``ERROR <why>`` and exits 2 if it
 cannot start, e.g. a state file it cannot use), then serves until stdin closes,
 SIGINT or SIGTERM. GET ``<root>/_fake/stats`` returns its counters, GET
 ``<root>/_fake/prompts`` the jobs made per prompt, GET ``<root>/_fake/callbacks``
-when each job's webhook callback went out. ``FakeProcess`` drives it from
+when each job's webhook callback went out, GET ``<root>/_fake/timings`` when each
+job ended and was first seen ended (``FakeServer.timings``). ``--durations SPEC``
+draws each job's duration by its model (``lognormal:6:0.5``,
+``flux-schnell=fixed:5,video-gen=lognormal:60:0.3``; see ``_timing.py``), in place of
+``--job-duration`` and ``--job-spread``. ``FakeProcess`` drives it from
 a test or a benchmark.
 """
 
@@ -26,7 +31,11 @@ from . import fake_for, fake_names
 
 async def serve(args: argparse.Namespace) -> int:
     """Serve until told to stop; the exit status (2: the fake could not start)."""
-    options = {"webhook_loss": args.webhook_loss} if args.webhook_loss else {}
+    options: dict[str, object] = {"webhook_loss": args.webhook_loss} if args.webhook_loss else {}
+    if args.durations is not None:
+        options["durations"] = args.durations
+    if args.seed:
+        options["seed"] = args.seed
     try:
         fake = fake_for(
             args.provider,
@@ -39,7 +48,8 @@ async def serve(args: argparse.Namespace) -> int:
             state=args.state,
             **options,
         )
-    except (ConfigurationError, TypeError) as exc:  # a broken plugin, an option it lacks
+    # A broken plugin, an option it lacks, a --durations that is not a spec.
+    except (ConfigurationError, TypeError, ValueError) as exc:
         print(f"ERROR {exc}", flush=True)
         return 2
     try:
@@ -77,6 +87,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--job-spread", type=float, default=0.0, help="durations vary by this fraction, +/-"
     )
+    parser.add_argument(
+        "--durations",
+        metavar="SPEC",
+        help="draw each job's duration: fixed:S, uniform:A:B, lognormal:MEDIAN:SIGMA, "
+        "or by model, MODEL=...,MODEL=...,*=... (replaces --job-duration/--job-spread)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="the fake's random seed")
     parser.add_argument("--failure-rate", type=float, default=0.0)
     parser.add_argument(
         "--hold-submits-after",

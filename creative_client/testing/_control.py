@@ -1,8 +1,8 @@
 """A fake's endpoints beside its provider's API, and its listening socket.
 
 ``/files/{name}`` serves the output files (no key needed, like a CDN); ``/_fake/*``
-lets a test or benchmark in another process read the counters and release held
-submits.
+lets a test or benchmark in another process read the counters and the jobs' timings,
+and release held submits.
 """
 
 from __future__ import annotations
@@ -29,9 +29,13 @@ class Controls:
         app.router.add_get("/_fake/prompts", self.prompts)
         app.router.add_post("/_fake/release", self.release)
         app.router.add_get("/_fake/callbacks", self.callback_times)
+        app.router.add_get("/_fake/timings", self.timings)
 
     async def stats(self, request: web.Request) -> web.Response:
         return web.json_response(self.fake.stats())
+
+    async def timings(self, request: web.Request) -> web.Response:
+        return web.json_response(self.fake.timings())
 
     async def callback_times(self, request: web.Request) -> web.Response:
         return web.json_response(self.fake.callback_times)

@@ -15,6 +15,7 @@ import attrs
 
 from ._contract import FakeContract, Phase
 from ._state import JobStore, run_tag
+from ._timing import Durations
 from ._webhook_sender import WebhookSender, on_loopback
 
 if TYPE_CHECKING:
@@ -60,6 +61,20 @@ class FakeJob:
     #: Read from the state file (made by an earlier or another process): its clock is
     #: ``wall_created``, as ``created`` (monotonic) means nothing outside its process.
     loaded: bool = False
+    #: The model its submit named (``FakeJobs.model_of``), None for providers without.
+    model: str | None = None
+    #: Reads of it answered with its document (``FakeJobs.answered``).
+    reads: int = 0
+    #: When a read first answered it ended (``time.monotonic()``), None until then.
+    seen: float | None = None
+
+    @property
+    def ended(self) -> float:
+        """When it ends or ended, ``created + duration`` (``time.monotonic()``; for a
+        loaded job, its wall-clock end moved onto this process's monotonic clock)."""
+        if self.loaded:
+            return self.wall_created + self.duration + (time.monotonic() - time.time())
+        return self.created + self.duration
 
 
 class FakeJobs(FakeContract):
@@ -73,6 +88,7 @@ class FakeJobs(FakeContract):
     failure_rate: float
     job_duration: float
     job_spread: float
+    durations: Durations | None
     odd_case: bool
     hold_submits_after: int | None
     webhooks: WebhookSender
@@ -100,15 +116,17 @@ class FakeJobs(FakeContract):
     def new_job(self, body: Mapping[str, Any], prompt: str, *, ambiguous: bool = False) -> FakeJob:
         self._next_id += 1
         fails = "[fail]" in prompt or self._rng.random() < self.failure_rate
+        model = self.model_of(body)
         job = FakeJob(
             id=f"{self._id_prefix}-{self._next_id:06d}",
             created=time.monotonic(),
             wall_created=time.time(),
-            duration=self._duration(),
+            duration=self._duration(model),
             fails=fails,
             body=body,
             prompt=prompt,
             ambiguous=ambiguous,
+            model=model,
         )
         self.jobs[job.id] = job
         self.prompts[prompt] += 1
@@ -150,6 +168,7 @@ class FakeJobs(FakeContract):
                 reported=True,  # never counted in ``active``: not in flight here
                 prompt=record["prompt"],
                 loaded=True,
+                model=self.model_of(record["body"]),
             )
             self.loaded += 1
 
@@ -163,7 +182,58 @@ class FakeJobs(FakeContract):
                 break
         self._id_prefix = prefix
 
-    def _duration(self) -> float:
+    def model_of(self, body: Mapping[str, Any]) -> str | None:
+        """The model a submit body names, for ``durations`` and ``timings``: its
+        ``"model"`` string, else None (Neocu's bodies name none). A fake whose bodies
+        name it otherwise overrides this."""
+        model = body.get("model")
+        return model if isinstance(model, str) else None
+
+    def duration_refusal(self, body: Mapping[str, Any]) -> str | None:
+        """Why a job of this submit body cannot be made: ``durations`` gives its model
+        no duration (a mix without ``*``); None when it can."""
+        durations = self.durations
+        if durations is None:
+            return None
+        model = self.model_of(body)
+        return None if durations.covers(model) else durations.uncovered(model)
+
+    def answered(self, job: FakeJob) -> None:
+        """Count a read of ``job`` answered with its document, made just now; the first
+        such read after the job ended is when it was ``seen``. (On the read path: an
+        increment, and a float stored once.)"""
+        job.reads += 1
+        # ``reported`` is set by ``phase`` when it first found the job ended: a document
+        # made since says so. A loaded job is ``reported`` from the start: ask its clock.
+        if (
+            job.seen is None
+            and job.reported
+            and (not job.loaded or time.time() - job.wall_created >= job.duration)
+        ):
+            job.seen = time.monotonic()
+
+    def timings(self) -> dict[str, dict[str, Any]]:
+        """Per job id: its ``model``, ``duration``, when it ``ended`` and was first
+        ``seen`` ended by a read (None if never), and how many ``reads`` were answered.
+
+        Times are this process's ``time.monotonic()``: only differences between them
+        mean anything (``seen - ended`` is how late a client noticed). GET
+        ``/_fake/timings`` answers the same.
+        """
+        return {
+            job.id: {
+                "model": job.model,
+                "duration": job.duration,
+                "ended": job.ended,
+                "seen": job.seen,
+                "reads": job.reads,
+            }
+            for job in self.jobs.values()
+        }
+
+    def _duration(self, model: str | None) -> float:
+        if self.durations is not None:
+            return self.durations.draw(self._rng, model)
         spread = self.job_spread
         if not spread:
             return self.job_duration

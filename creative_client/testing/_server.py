@@ -22,6 +22,7 @@ from ._control import Controls, bound_socket
 from ._jobs import FakeJob, FakeJobs, RecordedRequest
 from ._replies import FaultDraws, Faults, Reply, json_reply, label, send
 from ._state import JobStore
+from ._timing import Durations
 from ._webhook_sender import WebhookSender
 
 __all__ = ["FakeJob", "FakeServer"]
@@ -36,8 +37,13 @@ class FakeServer(FakeJobs):
     ...     client = CreativeClient("deepixels", "test-key", base_url=fake.base_url)
 
     ``job_duration`` is how long a job runs (times a factor drawn from 1 ± ``job_spread``,
-    seeded, when that is set); a job fails when its prompt contains ``[fail]`` or by
-    ``failure_rate``; ``api_key`` (when set) is the only key
+    seeded, when that is set). ``durations`` (a ``Durations`` or its spec, such as
+    ``"lognormal:6:0.5"`` or ``"flux-schnell=fixed:5,video-gen=lognormal:60:0.3"``;
+    see ``_timing.py``) draws each job's duration by its model instead, from the
+    same seeded RNG; a submit for a model it gives no duration is refused (400).
+    ``timings()`` (GET ``/_fake/timings``) says per job when it ended, when a read
+    first answered it ended, and how many reads it had. A job fails when its prompt
+    contains ``[fail]`` or by ``failure_rate``; ``api_key`` (when set) is the only key
     accepted; ``prefix`` is the path the API lives under. ``inject`` queues exact
     answers; ``read_faults`` / ``submit_faults`` add random ones. ``requests``
     records what arrived (``record=False`` keeps only the counts); ``prompts`` counts
@@ -67,6 +73,7 @@ class FakeServer(FakeJobs):
         prefix: str = "/v1",
         job_duration: float = 0.0,
         job_spread: float = 0.0,
+        durations: Durations | str | None = None,
         failure_rate: float = 0.0,
         read_faults: Faults | None = None,
         submit_faults: Faults | None = None,
@@ -84,6 +91,7 @@ class FakeServer(FakeJobs):
         self.prefix = prefix.rstrip("/")
         self.job_duration = job_duration
         self.job_spread = job_spread
+        self.durations = Durations.parse(durations) if isinstance(durations, str) else durations
         self.failure_rate = failure_rate
         self.read_faults = read_faults or Faults()
         self.submit_faults = submit_faults or Faults()
@@ -236,9 +244,10 @@ class FakeServer(FakeJobs):
         return await send(request, reply)
 
     async def handle_submit(self, request: web.Request) -> web.StreamResponse:
-        """The submit endpoint: admit, parse, refuse (``submit_problem``, ``before_create``)
-        or make the job and answer ``submit_status`` with ``submit_document``; a fault that
-        creates the job (a 5xx, cut or hang) is answered instead, once it is made."""
+        """The submit endpoint: admit, parse, refuse (``submit_problem``,
+        ``duration_refusal``, ``before_create``) or make the job and answer
+        ``submit_status`` with ``submit_document``; a fault that creates the job (a 5xx,
+        cut or hang) is answered instead, once it is made."""
         admitted = await self.admit("submit", request)
         if isinstance(admitted, web.StreamResponse):
             return admitted
@@ -252,6 +261,9 @@ class FakeServer(FakeJobs):
         problem = self.submit_problem(body)
         if problem:
             return await self.send(request, self.error_reply(self.refusal_status, problem))
+        problem = self.duration_refusal(body)  # before before_create, which may spend
+        if problem:
+            return await self.send(request, self.error_reply(400, problem))
         refusal = self.before_create(body)
         if refusal is not None:
             return await self.send(request, refusal)
@@ -273,4 +285,6 @@ class FakeServer(FakeJobs):
         job = self.find(job_id)
         if job is None:
             return await self.send(request, self.error_reply(404, self.not_found_message))
-        return await self.send(request, json_reply(200, self.read_document(job)))
+        document = self.read_document(job)
+        self.answered(job)
+        return await self.send(request, json_reply(200, document))
