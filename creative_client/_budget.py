@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
+import heapq
+import itertools
 from typing import TYPE_CHECKING, Protocol
 
 from aiolimiter import AsyncLimiter
@@ -84,3 +87,67 @@ class LocalBudget(Budget):
 
     def give_slot(self) -> None:
         self._free.release()
+
+
+class Turns:
+    """A gate's turns handed out by priority (0 to 1), highest first, first come among
+    equals: when ``rate`` binds, a read of a job likely to have ended goes before one of
+    a job that likely runs on. Calls without a priority rank ``NEUTRAL``; waiting raises
+    a call's rank (``AGING``).
+
+    One task (the pump) takes the gate's turns while anyone waits, and is gone when no
+    one does; ``close`` stops it and fails the calls still waiting.
+    """
+
+    NEUTRAL = 0.5
+    #: A call's wait ranks as a priority of 1 per this many seconds: a call that has
+    #: waited that much longer goes before any, so none waits for ever.
+    AGING = 5.0
+
+    def __init__(self, gate: Gate) -> None:
+        self._gate = gate
+        self._waiting: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self._pump: asyncio.Task[None] | None = None
+
+    async def acquire(self, priority: float = NEUTRAL) -> None:
+        loop = asyncio.get_running_loop()
+        turn: asyncio.Future[None] = loop.create_future()
+        rank = loop.time() / self.AGING - priority  # lowest first
+        heapq.heappush(self._waiting, (rank, next(self._order), turn))
+        if self._pump is None:
+            self._pump = loop.create_task(self._run())
+        await turn  # cancelled: the pump skips it, and its turn goes to the next
+
+    async def _run(self) -> None:
+        waiting = self._waiting
+        try:
+            while waiting:
+                await self._gate.acquire()
+                while waiting:
+                    turn = heapq.heappop(waiting)[2]
+                    if not turn.done():
+                        turn.set_result(None)
+                        break
+        except Exception as exc:  # the gate closed or broke: the waiting calls learn it
+            self._fail(exc)
+        except BaseException as exc:
+            self._fail(exc)
+            raise
+        finally:
+            self._pump = None
+
+    def _fail(self, exc: BaseException) -> None:
+        error = exc if isinstance(exc, Exception) else RuntimeError("this client is closed")
+        for _, _, turn in self._waiting:
+            if not turn.done():
+                turn.set_exception(error)
+        self._waiting.clear()
+
+    async def close(self) -> None:
+        pump, self._pump = self._pump, None
+        if pump is not None:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+        self._fail(RuntimeError("this client is closed; create a new one"))

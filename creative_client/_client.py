@@ -28,7 +28,7 @@ from ._options import ClientOptions, positive
 from ._retry import RetryPolicy
 from ._runner import Runner
 from ._webhooks import Expected, WebhookReceiver
-from .errors import InvalidRequestError, NotSupportedError
+from .errors import ConfigurationError, InvalidRequestError, NotSupportedError
 from .providers import Provider
 
 
@@ -44,8 +44,18 @@ class CreativeClient(BatchMethods, Configurable):
     take one and ignored by the others. ``concurrency`` bounds the ``generate``
     calls in flight at once, is the default bound of a batch, and sizes the
     connection pool (so it also bounds HTTP requests in flight).
-    ``timeout`` is how long ``wait`` waits for a job by default (seconds); polls
-    start ``poll_initial`` apart and grow, with jitter, to ``poll_max``.
+    ``timeout`` is how long ``wait`` waits for a job by default (seconds).
+
+    Polling learns how long jobs take (``poll="learned"``, the default): from the
+    jobs it has seen of each model, running ones included, the client reads each job
+    when that best trades a request against the delay in seeing it end (a job's
+    first read near the time the first of its kind tend to end, the next ones closer
+    together). Until a model has 20 ended jobs, and with ``poll="backoff"``, reads
+    start ``poll_initial`` apart and grow, with jitter, to ``poll_max``. Either way
+    two reads of a job are never less than ``poll_initial`` nor more than
+    ``poll_max`` apart (a learned first read may come later: its time is learned),
+    and a provider's ``Retry-After`` comes first. ``export_durations()`` and
+    ``load_durations()`` carry what was learned to another client.
     ``connect_timeout`` and ``request_timeout`` bound each HTTP request;
     ``retry`` says how hard each is retried. ``rate`` caps the client's HTTP
     requests per second, all calls together (waiting for a turn holds no
@@ -81,6 +91,7 @@ class CreativeClient(BatchMethods, Configurable):
         timeout: float = 600.0,
         poll_initial: float = 0.5,
         poll_max: float = 5.0,
+        poll: str = "learned",
         connect_timeout: float = 10.0,
         request_timeout: float = 60.0,
         retry: RetryPolicy | None = None,
@@ -128,6 +139,27 @@ class CreativeClient(BatchMethods, Configurable):
     def model(self) -> str | None:
         """The default model, for providers that take one."""
         return self._model
+
+    def export_durations(self) -> dict[str, Any]:
+        """What this client learned of its jobs' durations (``poll="learned"``), per model:
+        JSON-able data for ``load_durations`` in another client, process or run."""
+        learning = self._runner.waiting.learning
+        if learning is None:
+            return {"version": 1, "provider": self.provider, "models": []}
+        return learning.export()
+
+    def load_durations(self, state: Mapping[str, Any]) -> int:
+        """Start from durations another client learned (``export_durations()``'s data):
+        the number of ended jobs taken in (0 for another provider's)."""
+        learning = self._runner.waiting.learning
+        if learning is None:
+            raise ConfigurationError(
+                'poll="backoff" learns no durations: load them into a poll="learned" client'
+            )
+        try:
+            return learning.load(state)
+        except ValueError as exc:
+            raise ConfigurationError(f"cannot load these durations: {exc}") from None
 
     @property
     def timeout(self) -> float:

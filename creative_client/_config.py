@@ -17,6 +17,7 @@ _CLIENT_OPTIONS: Mapping[str, tuple[type, ...]] = {
     "timeout": (int, float),
     "poll_initial": (int, float),
     "poll_max": (int, float),
+    "poll": (str,),
     "connect_timeout": (int, float),
     "request_timeout": (int, float),
     "webhook_listen": (str,),

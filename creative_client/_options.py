@@ -37,6 +37,7 @@ class ClientOptions:
     timeout: float = attrs.field(default=600.0, converter=float)
     poll_initial: float = attrs.field(default=0.5, converter=float)
     poll_max: float = attrs.field(default=5.0, converter=float)
+    poll: str = "learned"
     connect_timeout: float = 10.0
     request_timeout: float = 60.0
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
@@ -70,6 +71,7 @@ class ClientOptions:
         timeout: float = 600.0,
         poll_initial: float = 0.5,
         poll_max: float = 5.0,
+        poll: str = "learned",
         connect_timeout: float = 10.0,
         request_timeout: float = 60.0,
         retry: RetryPolicy | None = None,
@@ -91,6 +93,10 @@ class ClientOptions:
         for name, (whole, zero_ok) in _NUMBERS.items():
             if given[name] is not None or name not in _OPTIONAL:
                 positive(name, given[name], integer=whole, zero_ok=zero_ok)
+        if poll not in POLL_SCHEDULES:
+            raise ConfigurationError(
+                f"poll must be one of {', '.join(map(repr, POLL_SCHEDULES))}, not {poll!r}"
+            )
         if share is not None:
             check_share_url(share)
         listen = listen_address(webhook_listen, webhook_public_url, webhook_receiver)
@@ -111,9 +117,13 @@ class ClientOptions:
             webhook_public_url=webhook_public_url,
             webhook_receiver=webhook_receiver,
             share=share,
+            poll=poll,
             **numbers,
         )
 
+
+#: ``poll``'s choices: reads placed from the durations learned, or today's backoff.
+POLL_SCHEDULES = ("learned", "backoff")
 
 #: The numeric options, in the order they are checked: (whole number?, may be 0?).
 _NUMBERS: dict[str, tuple[bool, bool]] = {

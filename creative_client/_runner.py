@@ -146,6 +146,7 @@ class Runner:
                 raise ProviderResponseError(
                     "the job id is empty", provider=self._provider.name, body=repr(body)
                 )
+            self.waiting.started(job.id, model)
             return job
         except SubmissionUncertainError as exc:
             exc.request = as_sent(request, model)  # the caller's request: no callback URL

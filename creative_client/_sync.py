@@ -66,6 +66,7 @@ class SyncCreativeClient(Configurable):
         timeout: float = 600.0,
         poll_initial: float = 0.5,
         poll_max: float = 5.0,
+        poll: str = "learned",
         connect_timeout: float = 10.0,
         request_timeout: float = 60.0,
         retry: RetryPolicy | None = None,
@@ -110,6 +111,14 @@ class SyncCreativeClient(Configurable):
     def model(self) -> str | None:
         """The default model, for providers that take one."""
         return self._client.model
+
+    def export_durations(self) -> dict[str, Any]:
+        """``CreativeClient.export_durations``: what was learned of the jobs' durations."""
+        return self._call(_exported)
+
+    def load_durations(self, state: Mapping[str, Any]) -> int:
+        """``CreativeClient.load_durations``: start from durations learned elsewhere."""
+        return self._call(lambda c: _loaded(c, state))
 
     @property
     def closed(self) -> bool:
@@ -283,6 +292,14 @@ class SyncCreativeClient(Configurable):
         """``CreativeClient.balance``: the account's remaining balance
         (``NotSupportedError`` for a provider that documents none)."""
         return self._call(lambda c: c.balance())
+
+
+async def _exported(client: CreativeClient) -> dict[str, Any]:
+    return client.export_durations()  # in the client's loop: its waits add to it there
+
+
+async def _loaded(client: CreativeClient, state: Mapping[str, Any]) -> int:
+    return client.load_durations(state)  # in the client's loop, beside its waits
 
 
 def _plain(requests: object) -> None:

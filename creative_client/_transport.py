@@ -14,7 +14,7 @@ from typing import TypeVar, cast
 
 import aiohttp
 
-from ._budget import Gate
+from ._budget import Gate, Turns
 from ._http import RETRYABLE, Errors, HttpCall, may_resend_submit, may_retry_read
 from ._retry import RetryPolicy, retrying
 from .errors import CreativeError, ProviderResponseError, SubmissionUncertainError
@@ -80,7 +80,8 @@ class Transport:
         self._pool_size = pool_size
         self._max_body = max_body
         self._closed = False
-        self._limiter = gate
+        #: Turns by priority when the rate is bounded (reads likely to find a job ended first).
+        self._limiter = Turns(gate) if gate is not None else None
         #: The longest one call can take, every attempt timing out and every pause at its
         #: cap (infinite with a rate limit, whose queue has no bound).
         self.longest_call = retry.longest_call(request_timeout) if gate is None else float("inf")
@@ -108,6 +109,8 @@ class Transport:
     async def close(self) -> None:
         """Close the session if this transport created it; a caller's session stays open."""
         self._closed = True
+        if self._limiter is not None:
+            await self._limiter.close()
         session, self._session = self._session, None
         if session is not None and self._owns_session:
             await session.close()
@@ -115,15 +118,23 @@ class Transport:
         if bare is not None:
             await bare.close()
 
-    async def request(self, call: HttpCall, *, _retrying: bool = False) -> object:
-        """Send ``call`` with the retry rule that fits it; the decoded JSON body of a 2xx."""
+    @property
+    def ranked(self) -> bool:
+        """Whether requests wait for turns, so a ``priority`` matters."""
+        return self._limiter is not None
+
+    async def request(
+        self, call: HttpCall, *, priority: float = Turns.NEUTRAL, _retrying: bool = False
+    ) -> object:
+        """Send ``call`` with the retry rule that fits it; the decoded JSON body of a 2xx.
+        ``priority`` ranks it among calls waiting for a turn (the rate), highest first."""
         # backoff costs a few microseconds a call even when nothing fails, so the first
         # attempt runs here, outside it, and only a failure enters the retry loop (which
         # calls back in with _retrying set). One coroutine, not two, on the common path.
         try:
             if self._limiter is not None:
                 # Before the request, so a call waiting for its turn holds no connection.
-                await self._limiter.acquire()
+                await self._limiter.acquire(priority)
             session = self._session
             if session is None:
                 await self.open()  # raises once the transport is closed

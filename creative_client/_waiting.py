@@ -15,8 +15,11 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ._budget import Turns
 from ._http import answer
+from ._learning import Learned, Learning
 from ._models import Job
+from ._schedule import Plan
 from ._transport import Transport
 from ._webhooks import Expected
 from .errors import (
@@ -33,6 +36,8 @@ logger = logging.getLogger("creative_client")
 
 #: The shortest pause between a wait's failed read and its next one (seconds).
 MIN_PAUSE = 0.05
+#: Submitted jobs remembered for the waits to come (the oldest forgotten beyond it).
+_STARTED_KEPT = 100_000
 
 
 class Waiting:
@@ -46,10 +51,34 @@ class Waiting:
         self.poll_max = options.poll_max
         self.webhook_poll = options.webhook_poll
         self.not_found_grace = options.not_found_grace
+        #: What was learned of the jobs' durations (``None``: ``poll="backoff"``).
+        self.learning = (
+            Learning(self._provider.name, self.poll_initial, self.poll_max)
+            if options.poll == "learned"
+            else None
+        )
+        #: Jobs submitted and not yet waited for: when, and their model.
+        self._started: dict[str, tuple[float, str | None]] = {}
 
-    async def read(self, job_id: str) -> Job:
-        body = await self._transport.request(self._provider.status_call(job_id))
+    async def read(self, job_id: str, priority: float = Turns.NEUTRAL) -> Job:
+        call = self._provider.status_call(job_id)
+        body = await self._transport.request(call, priority=priority)
         return self._provider.parse_job(job_id, body)
+
+    def started(self, job_id: str, model: str | None) -> None:
+        """A job was submitted now: its reads learn from its age (``poll="learned"``)."""
+        if self.learning is not None:
+            started = self._started
+            if len(started) >= _STARTED_KEPT:  # submits nobody waits for: forget the oldest
+                del started[next(iter(started))]
+            started[job_id] = (asyncio.get_running_loop().time(), model)
+
+    def _learned(self, job_id: str) -> tuple[Learned | None, float]:
+        """What a wait for ``job_id`` learns into, and when the job was submitted."""
+        entry = self._started.pop(job_id, None) if self.learning is not None else None
+        if entry is None or self.learning is None:
+            return None, 0.0
+        return self.learning.of(entry[1]), entry[0]
 
     async def poll(self, job_id: str, last: Job | None, limit: float) -> Job:
         """Read until the job ends; sleeps ``poll_initial`` first when ``last`` is given."""
@@ -59,14 +88,20 @@ class Waiting:
         deadline = loop.time() + limit
         longest_read = self._transport.longest_call
         status_call = self._provider.status_call
+        learned, since = self._learned(job_id)
+        seen = 0.0  # the age the job was last seen running at (0: its submit)
         delay = self.poll_initial
         pause = -1.0 if last is not None else 0.0  # -1: the next poll interval
         trouble: _Trouble | None = None  # made at the first failed read: most waits have none
         try:
             while True:
                 if pause < 0:
-                    pause = delay * random.uniform(0.9, 1.1)
-                    delay = min(self.poll_max, max(delay * 2, 0.05))
+                    plan = learned.plan if learned is not None else None
+                    if plan is None:
+                        pause = delay * random.uniform(0.9, 1.1)
+                        delay = min(self.poll_max, max(delay * 2, 0.05))
+                    else:
+                        pause = self._planned(plan, seen, loop.time() - since)
                 if pause:
                     left = deadline - loop.time()
                     if pause >= left:
@@ -77,13 +112,24 @@ class Waiting:
                     if loop.time() + longest_read < deadline:
                         body = await self._transport.request(status_call(job_id))
                         last = self._provider.parse_job(job_id, body)
-                    else:
-                        last = await self._read_by(job_id, deadline)
+                    else:  # near the deadline, or waiting for turns (rate): ranked
+                        rank = Turns.NEUTRAL
+                        if learned is not None and learned.plan is not None:
+                            rank = learned.plan.survival.ended_by(seen, loop.time() - since)
+                        last = await self._read_by(job_id, deadline, rank)
                 except CreativeError as exc:
                     if trouble is None:
                         trouble = _Trouble(self, loop.time)
                     pause = trouble.pause_after(exc)  # or raises it
                     continue
+                if learned is not None:
+                    age = loop.time() - since
+                    if last.status.is_terminal:
+                        learned.over(job_id, seen, age)
+                        learned = None
+                    else:
+                        learned.running(job_id, age)
+                        seen = age
                 if last.status.is_terminal:
                     return last
                 if trouble is not None:
@@ -93,6 +139,20 @@ class Waiting:
             if trouble is None:
                 trouble = _Trouble(self, loop.time)
             raise trouble.timeout(job_id, limit, last) from trouble.error
+        finally:
+            if learned is not None:
+                learned.left(job_id)
+
+    def _planned(self, plan: Plan, seen: float, age: float) -> float:
+        """The pause before the next read of a job seen running at age ``seen``, now
+        ``age`` old, by ``plan``: jittered, and within the bounds."""
+        # A first read's time is jittered more: reads of some jobs a little sooner or
+        # later than planned keep what the estimate sees of the earliest ends fresh.
+        jitter = 0.1 if seen > 0.0 else 0.25
+        pause = (plan.next_read(seen) - age) * random.uniform(1.0 - jitter, 1.0 + jitter)
+        if seen > 0.0:
+            pause = min(pause, self.poll_max)
+        return max(pause, self.poll_initial)
 
     async def called_back(
         self,
@@ -103,12 +163,15 @@ class Waiting:
         on_lost: Callable[[str], None],
     ) -> Job:
         """Wait for a job whose callback is expected: the confirmed callback, or a slow
-        poll every ``webhook_poll`` seconds in case it is lost (sooner, by the backoff,
-        after a fallback read failed)."""
+        poll in case it is lost (sooner, by the backoff, after a fallback read failed):
+        when nearly every job like it has ended (learned), else every ``webhook_poll``
+        seconds."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
         trouble = _Trouble(self, loop.time)
-        pause = self.webhook_poll * random.uniform(0.9, 1.1)
+        learned, since = self._learned(job_id)
+        seen = 0.0
+        pause = self._fallback(learned, since, seen)
         try:
             while expected.job is None:
                 left = deadline - loop.time()
@@ -136,20 +199,41 @@ class Waiting:
                     continue
                 trouble.over()
                 if last.status.is_terminal:
+                    if learned is not None:
+                        learned.over(job_id, seen, loop.time() - since)
+                        learned = None
                     if not expected.called:
                         on_lost(job_id)
                     return last
-                pause = self.webhook_poll * random.uniform(0.9, 1.1)
+                if learned is not None:
+                    seen = loop.time() - since
+                    learned.running(job_id, seen)
+                pause = self._fallback(learned, since, seen)
         except _Expired:
             raise trouble.timeout(job_id, limit, last) from trouble.error
+        finally:
+            if learned is not None:
+                learned.left(job_id)
+        if learned is not None:  # the callback came as the job ended: its duration
+            age = loop.time() - since
+            learned.over(job_id, age, age)
         return expected.job
 
-    async def _read_by(self, job_id: str, deadline: float) -> Job:
+    def _fallback(self, learned: Learned | None, since: float, seen: float) -> float:
+        """The pause before a webhook's fallback read of a job seen running at ``seen``."""
+        plan = learned.plan if learned is not None else None
+        late = plan.late(seen) if plan is not None else None
+        if late is None:
+            return self.webhook_poll * random.uniform(0.9, 1.1)
+        age = asyncio.get_running_loop().time() - since
+        return max(late - age, self.poll_initial) * random.uniform(1.0, 1.1)
+
+    async def _read_by(self, job_id: str, deadline: float, priority: float = Turns.NEUTRAL) -> Job:
         """``read``, cut off at ``deadline`` with ``_Expired``."""
         scope = asyncio.timeout_at(deadline)
         try:
             async with scope:
-                return await self.read(job_id)
+                return await self.read(job_id, priority)
         except TimeoutError:
             if scope.expired():
                 raise _Expired from None

@@ -119,3 +119,33 @@ def test_fleet_benchmark_runs() -> None:
     assert done.count("all succeeded: 30 of 30: yes") == 3
     assert done.count("all succeeded: 90 of 90: yes") == 3 and len(done) == 6
     assert "the batch ended first" not in rest  # the restart and the shut came mid-batch
+
+
+@pytest.mark.timeout(60)
+def test_polling_benchmark_runs() -> None:
+    """``polling.py`` tiny (job times and polls at 1/100): both arms of two distributions,
+    the table with each arm's figures and their ratios, and the verdicts."""
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "polling.py"), "--only",
+         "lognormal-6-0.5,bimodal-5-60", "--jobs", "16", "--in-flight", "8", "--scale", "0.01"],
+        capture_output=True, text=True, timeout=50, cwd=ROOT,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "warning" not in text, text  # the fake's counts and its timings agree
+    assert "requests/job" in text and "p50 delay end->seen s" in text, text
+    for name in ("lognormal-6-0.5", "bimodal-5-60"):
+        rows = [line.split() for line in text.splitlines() if line.startswith(name + " ")]
+        assert len(rows) == 1, text
+        jobs, flight, *figures = rows[0][1:]
+        assert (jobs, flight) == ("16", "8")
+        values = [float(value) for value in figures]
+        assert len(values) == 9
+        for learned, backoff, ratio in zip(values[::3], values[1::3], values[2::3], strict=True):
+            assert learned >= 0 and backoff > 0
+            # The figures are shown rounded to 0.01, the ratio of the unrounded ones.
+            assert ratio == pytest.approx(learned / backoff, abs=0.006 * (1 + ratio) / backoff)
+        assert values[0] >= 2 and values[1] >= 2  # a submit and at least one read per job
+        assert values[3] <= values[6] and values[4] <= values[7]  # p50 <= p90
+    assert "goals on lognormal-6-0.5, learned: requests/job " in text
+    assert "learned worse than backoff on both requests/job and p50 delay: " in text

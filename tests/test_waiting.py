@@ -29,7 +29,9 @@ async def test_thousands_of_paid_jobs_survive_a_third_of_reads_failing() -> None
     with ~30 ServerErrors (one read ran out of its 5 attempts, 600 s before the deadline)."""
     faults = Faults(server_error=0.35)
     async with FakeDeepixels(api_key=API_KEY, job_duration=0.3, read_faults=faults) as fake:
-        async with client_for(fake, retry=QUICK, poll_initial=0.3, poll_max=0.6) as client:
+        # The backoff schedule: learned polling reads less, and this needs the reads.
+        options = {"poll_initial": 0.3, "poll_max": 0.6, "poll": "backoff"}
+        async with client_for(fake, retry=QUICK, **options) as client:
             requests = [GenerationRequest(prompt=f"job {i}") for i in range(2000)]
             outcomes = await client.generate_many(requests, concurrency=64)
         # Enough reads failed five times in a row that the old wait gave up on some.

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import TextIO
 
 from .._client import CreativeClient
+from .._journal._durations import keep, recall
 from ..errors import CreativeError
 from ._balance import balance_allows
 from ._batch_row import RowRun, count, file_names, needs_download
@@ -73,6 +74,7 @@ class Batch(Speaking):
                 self._warn(f"creative: {len(self.problems)} bad input line(s); nothing was run")
                 return EXIT_USAGE
             journal = self.journal = await asyncio.to_thread(self._open_journal, entries)
+            await recall(journal, client)  # how long jobs took in earlier runs
             failure: JournalError | None = None
             interrupted = False
             try:
@@ -89,6 +91,7 @@ class Batch(Speaking):
                         await journal.stop()
                     except JournalError as exc:
                         failure = failure or exc
+                    await keep(journal, client)
                 rows = journal.current
             finally:
                 journal.close()

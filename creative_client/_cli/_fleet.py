@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, TextIO
 
 from .._client import CreativeClient
+from .._journal._durations import keep, recall
 from .._journal._steps import claimed, document_of, heartbeat
 from ..errors import CreativeError
 from ._balance import balance_allows
@@ -64,6 +65,7 @@ class FleetBatch(Speaking):
     async def run(self) -> int:
         async with self._make_client() as client:
             await asyncio.to_thread(self._load, client)
+            await recall(self.journal, client)  # how long jobs took for the other workers
             await asyncio.to_thread(self._file_names)
             failure: JournalError | None = None
             try:
@@ -78,6 +80,7 @@ class FleetBatch(Speaking):
                     await self.journal.stop()
                 except JournalError as exc:
                     failure = failure or exc
+                await keep(self.journal, client)
         if failure is not None:
             self._warn(f"creative: error: {failure}")
             return EXIT_USAGE

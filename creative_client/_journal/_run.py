@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .._fanout import bounded_map
 from .._models import GenerationRequest, Job, as_request
 from ..errors import InvalidRequestError, SubmissionUncertainError
+from ._durations import keep, recall
 from ._model import FINISHED, JournalError, Row
 from ._sqlite import SqliteJournal
 from ._steps import claimed, document_of, heartbeat, submit_row, wait_row
@@ -106,6 +107,7 @@ async def run_journaled(
         rows = await asyncio.to_thread(
             _set_up, backend, entries, client.provider, resubmit_uncertain
         )
+        await recall(backend, client)
         for row in rows.values():
             if row.state in FINISHED and row.key in entries:
                 yield row  # finished by an earlier run (or another worker)
@@ -115,6 +117,7 @@ async def run_journaled(
     finally:
         with contextlib.suppress(JournalError):
             await backend.stop()
+        await keep(backend, client)
         if not isinstance(backend, SqliteJournal):
             await asyncio.to_thread(backend.release)
         backend.close()

@@ -1,0 +1,139 @@
+"""What a client has learned of its jobs' durations, per model (issue 16).
+
+Each wait reports what its reads saw: running at some age, or ended between two ages.
+``Learned`` keeps the last ``KEEP`` ended jobs' intervals and the ages of the jobs still
+running, and refits its ``Plan`` (``creative_client/_schedule.py``) when enough is new:
+half as many ended jobs again as the last fit had, or some and ten seconds. Until
+``MIN_ENDED`` jobs have ended it has no plan, and waits use the backoff schedule.
+
+``export``/``load`` carry it between clients, processes and batches as plain JSON.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+from ._durations import Survival, estimate
+from ._schedule import Plan, plan
+
+#: Ended jobs kept per model (the newest).
+KEEP = 2000
+#: Ended jobs a model needs before its reads follow a plan.
+MIN_ENDED = 20
+#: The version of ``export``'s shape.
+VERSION = 1
+
+
+class Learned:
+    """One model's durations: what was seen, and the plan made from it."""
+
+    __slots__ = (
+        "_fit_at", "_fit_count", "_poll", "_prior", "_running", "count", "ended", "plan",
+    )  # fmt: skip
+
+    def __init__(self, poll_initial: float, poll_max: float) -> None:
+        self._poll = (poll_initial, poll_max)
+        #: Ended jobs' ``(lo, hi)``: running at age ``lo``, over at ``hi``.
+        self.ended: deque[tuple[float, float]] = deque(maxlen=KEEP)
+        #: Jobs waited for now, by key: the age each was last seen running at.
+        self._running: dict[object, float] = {}
+        self.count = 0  # ended jobs seen, all told
+        self.plan: Plan | None = None
+        self._prior: Survival | None = None
+        self._fit_count = 0
+        self._fit_at = 0.0
+
+    def running(self, key: object, age: float) -> None:
+        self._running[key] = age
+
+    def over(self, key: object, lo: float, hi: float) -> None:
+        """The job ended after age ``lo``, by ``hi``."""
+        self._running.pop(key, None)
+        self.ended.append((lo, hi))
+        self.count += 1
+        new = self.count - self._fit_count
+        if new >= max(5, self._fit_count // 2) or (new and time.monotonic() - self._fit_at >= 10.0):
+            self.refit()
+
+    def left(self, key: object) -> None:
+        """The job is no longer waited for (given up on, cancelled): it says nothing."""
+        self._running.pop(key, None)
+
+    def refit(self) -> None:
+        if len(self.ended) < MIN_ENDED:
+            return
+        survival = estimate(self.ended, self._running.values(), self._prior)
+        if survival is None:
+            return
+        self._prior = survival
+        self._fit_count = self.count
+        self._fit_at = time.monotonic()
+        self.plan = plan(survival, *self._poll)
+
+
+class Learning:
+    """A client's learned durations, by model (``None``: a provider without models)."""
+
+    def __init__(self, provider: str, poll_initial: float, poll_max: float) -> None:
+        self.provider = provider
+        self._poll = (poll_initial, poll_max)
+        self.models: dict[str | None, Learned] = {}
+
+    def of(self, model: str | None) -> Learned:
+        learned = self.models.get(model)
+        if learned is None:
+            learned = self.models[model] = Learned(*self._poll)
+        return learned
+
+    def export(self) -> dict[str, Any]:
+        """What was learned, as JSON-able data for ``load``."""
+        return {
+            "version": VERSION,
+            "provider": self.provider,
+            "models": [
+                {"model": model, "ended": [[round(lo, 3), round(hi, 3)] for lo, hi in kept.ended]}
+                for model, kept in self.models.items()
+                if kept.ended
+            ],
+        }
+
+    def load(self, state: Mapping[str, Any]) -> int:
+        """Take in what ``export`` gave (another provider's is ignored): the ended jobs
+        taken. Raises ``ValueError`` for data of another shape."""
+        if not isinstance(state, Mapping) or state.get("version") != VERSION:
+            raise ValueError("not learned durations (export()'s data, version 1)")
+        if state.get("provider") != self.provider:
+            return 0
+        taken = 0
+        for entry in _list(state.get("models")):
+            model = entry.get("model") if isinstance(entry, Mapping) else None
+            if not isinstance(entry, Mapping) or not (model is None or isinstance(model, str)):
+                raise ValueError("a learned model entry is malformed")
+            learned = self.of(model)
+            for pair in _list(entry.get("ended")):
+                lo, hi = _pair(pair)
+                learned.ended.append((lo, hi))
+                learned.count += 1
+                taken += 1
+            learned.refit()
+        return taken
+
+
+def _list(value: object) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValueError("learned durations: expected a list")
+    return value
+
+
+def _pair(value: object) -> tuple[float, float]:
+    if (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        and 0 <= value[0] <= value[1] < 1e7
+    ):
+        return float(value[0]), float(value[1])
+    raise ValueError(f"learned durations: {value!r} is not an interval [lo, hi]")
