@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import contextlib
 import heapq
 import itertools
 from typing import TYPE_CHECKING, Protocol
@@ -95,8 +94,11 @@ class Turns:
     a job that likely runs on. Calls without a priority rank ``NEUTRAL``; waiting raises
     a call's rank (``AGING``).
 
-    One task (the pump) takes the gate's turns while anyone waits, and is gone when no
-    one does; ``close`` stops it and fails the calls still waiting.
+    Each waiting call asks the gate for a turn in a task of its own (so the gate sees as
+    many callers as wait: a shared budget sizes its blocks of tokens by them), and each
+    turn the gate gives goes to the best-ranked call still waiting, which may be another.
+    A turn that finds no one (its call was cancelled) is kept for the next call.
+    ``close`` stops the asking and fails the calls still waiting.
     """
 
     NEUTRAL = 0.5
@@ -108,46 +110,56 @@ class Turns:
         self._gate = gate
         self._waiting: list[tuple[float, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
-        self._pump: asyncio.Task[None] | None = None
+        self._asking: set[asyncio.Task[None]] = set()
+        self._spare = 0  # turns given when no one waited
 
     async def acquire(self, priority: float = NEUTRAL) -> None:
+        if self._spare and not self._waiting:
+            self._spare -= 1
+            return
         loop = asyncio.get_running_loop()
         turn: asyncio.Future[None] = loop.create_future()
         rank = loop.time() / self.AGING - priority  # lowest first
         heapq.heappush(self._waiting, (rank, next(self._order), turn))
-        if self._pump is None:
-            self._pump = loop.create_task(self._run())
-        await turn  # cancelled: the pump skips it, and its turn goes to the next
-
-    async def _run(self) -> None:
-        waiting = self._waiting
+        asking = loop.create_task(self._ask())
+        self._asking.add(asking)
+        asking.add_done_callback(self._asking.discard)
         try:
-            while waiting:
-                await self._gate.acquire()
-                while waiting:
-                    turn = heapq.heappop(waiting)[2]
-                    if not turn.done():
-                        turn.set_result(None)
-                        break
-        except Exception as exc:  # the gate closed or broke: the waiting calls learn it
-            self._fail(exc)
-        except BaseException as exc:
-            self._fail(exc)
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():  # given a turn as it was cancelled
+                self._give()
             raise
-        finally:
-            self._pump = None
 
-    def _fail(self, exc: BaseException) -> None:
-        error = exc if isinstance(exc, Exception) else RuntimeError("this client is closed")
+    async def _ask(self) -> None:
+        try:
+            await self._gate.acquire()
+        except Exception as exc:  # the gate closed or broke: the best-ranked call learns it
+            while self._waiting:
+                turn = heapq.heappop(self._waiting)[2]
+                if not turn.done():
+                    turn.set_exception(exc)
+                    return
+            return
+        self._give()
+
+    def _give(self) -> None:
+        """A turn to the best-ranked call still waiting, or kept for the next."""
+        waiting = self._waiting
+        while waiting:
+            turn = heapq.heappop(waiting)[2]
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._spare += 1
+
+    async def close(self) -> None:
+        asking = list(self._asking)
+        for task in asking:
+            task.cancel()
+        await asyncio.gather(*asking, return_exceptions=True)
+        error = RuntimeError("this client is closed; create a new one")
         for _, _, turn in self._waiting:
             if not turn.done():
                 turn.set_exception(error)
         self._waiting.clear()
-
-    async def close(self) -> None:
-        pump, self._pump = self._pump, None
-        if pump is not None:
-            pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump
-        self._fail(RuntimeError("this client is closed; create a new one"))

@@ -112,7 +112,7 @@ def estimate(
     if not groups:
         return None
     ages = list(running)
-    known = max([known, *ages])
+    known = min(max([known, *ages]), EDGES[-1])  # past the grid nothing is kept
     size = min(_bin_of(known) + _REACH + 2, _BINS)  # the bins that matter: up to known
     censored = [0.0] * size  # running jobs, by the bin their age is in
     for age in ages:

@@ -16,13 +16,15 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from ._durations import Survival, estimate
+from ._durations import EDGES, Survival, estimate
 from ._schedule import Plan, plan
 
 #: Ended jobs kept per model (the newest).
 KEEP = 2000
 #: Ended jobs a model needs before its reads follow a plan.
 MIN_ENDED = 20
+#: Models ``load`` takes in at most.
+MAX_MODELS = 1000
 #: The version of ``export``'s shape.
 VERSION = 1
 
@@ -31,7 +33,8 @@ class Learned:
     """One model's durations: what was seen, and the plan made from it."""
 
     __slots__ = (
-        "_fit_at", "_fit_count", "_poll", "_prior", "_running", "count", "ended", "plan",
+        "_called", "_fit_at", "_fit_count", "_poll", "_prior", "_running", "count", "ended",
+        "plan",
     )  # fmt: skip
 
     def __init__(self, poll_initial: float, poll_max: float) -> None:
@@ -40,6 +43,9 @@ class Learned:
         self.ended: deque[tuple[float, float]] = deque(maxlen=KEEP)
         #: Jobs waited for now, by key: the age each was last seen running at.
         self._running: dict[object, float] = {}
+        #: Jobs whose callback is awaited, by key: when each was submitted (the loop's
+        #: clock, ``time.monotonic`` for asyncio's loops). No callback yet: running now.
+        self._called: dict[object, float] = {}
         self.count = 0  # ended jobs seen, all told
         self.plan: Plan | None = None
         self._prior: Survival | None = None
@@ -47,11 +53,17 @@ class Learned:
         self._fit_at = 0.0
 
     def running(self, key: object, age: float) -> None:
-        self._running[key] = age
+        if key not in self._called:  # its callback's wait says more: running until now
+            self._running[key] = age
+
+    def awaiting(self, key: object, since: float) -> None:
+        """The job's callback is awaited; it was submitted at ``since``."""
+        self._called[key] = since
 
     def over(self, key: object, lo: float, hi: float) -> None:
         """The job ended after age ``lo``, by ``hi``."""
         self._running.pop(key, None)
+        self._called.pop(key, None)
         self.ended.append((lo, hi))
         self.count += 1
         new = self.count - self._fit_count
@@ -61,11 +73,14 @@ class Learned:
     def left(self, key: object) -> None:
         """The job is no longer waited for (given up on, cancelled): it says nothing."""
         self._running.pop(key, None)
+        self._called.pop(key, None)
 
     def refit(self) -> None:
         if len(self.ended) < MIN_ENDED:
             return
-        survival = estimate(self.ended, self._running.values(), self._prior)
+        now = time.monotonic()
+        ages = [*self._running.values(), *(now - since for since in self._called.values())]
+        survival = estimate(self.ended, ages, self._prior)
         if survival is None:
             return
         self._prior = survival
@@ -102,24 +117,27 @@ class Learning:
 
     def load(self, state: Mapping[str, Any]) -> int:
         """Take in what ``export`` gave (another provider's is ignored): the ended jobs
-        taken. Raises ``ValueError`` for data of another shape."""
+        taken. Raises ``ValueError`` for data of another shape, having taken nothing."""
         if not isinstance(state, Mapping) or state.get("version") != VERSION:
             raise ValueError("not learned durations (export()'s data, version 1)")
         if state.get("provider") != self.provider:
             return 0
-        taken = 0
-        for entry in _list(state.get("models")):
+        entries = _list(state.get("models"))
+        if len(entries) > MAX_MODELS:
+            raise ValueError(f"learned durations: more than {MAX_MODELS} models")
+        taken: dict[str | None, list[tuple[float, float]]] = {}
+        for entry in entries:  # all checked before any is taken
             model = entry.get("model") if isinstance(entry, Mapping) else None
             if not isinstance(entry, Mapping) or not (model is None or isinstance(model, str)):
                 raise ValueError("a learned model entry is malformed")
+            pairs = _list(entry.get("ended"))
+            taken.setdefault(model, []).extend(_pair(pair) for pair in pairs[-KEEP:])
+        for model, pairs in taken.items():
             learned = self.of(model)
-            for pair in _list(entry.get("ended")):
-                lo, hi = _pair(pair)
-                learned.ended.append((lo, hi))
-                learned.count += 1
-                taken += 1
+            learned.ended.extend(pairs)
+            learned.count += len(pairs)
             learned.refit()
-        return taken
+        return sum(len(pairs) for pairs in taken.values())
 
 
 def _list(value: object) -> list[Any]:
@@ -133,7 +151,7 @@ def _pair(value: object) -> tuple[float, float]:
         isinstance(value, list)
         and len(value) == 2
         and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-        and 0 <= value[0] <= value[1] < 1e7
+        and 0 <= value[0] <= value[1] <= EDGES[-1]
     ):
         return float(value[0]), float(value[1])
-    raise ValueError(f"learned durations: {value!r} is not an interval [lo, hi]")
+    raise ValueError(f"learned durations: {repr(value)[:80]} is not an interval [lo, hi]")

@@ -105,7 +105,8 @@ def _candidates(known: float, poll_initial: float, poll_max: float) -> list[floa
     growing by 5% until ``poll_max / 4`` apart, then evenly, up to the oldest job seen."""
     ages = [0.0]
     age = poll_initial
-    step_cap = max(poll_max / 4, poll_initial / 2, 1e-3)
+    # At most about 2,000 evenly spaced ones: a plan is made on the client's loop.
+    step_cap = max(poll_max / 4, poll_initial / 2, known / 2000, 1e-3)
     while age <= known:
         ages.append(age)
         age += min(max(age, 0.01) * (_GROWTH - 1), step_cap)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -58,7 +59,7 @@ class Waiting:
             else None
         )
         #: Jobs submitted and not yet waited for: when, and their model.
-        self._started: dict[str, tuple[float, str | None]] = {}
+        self._started: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
 
     async def read(self, job_id: str, priority: float = Turns.NEUTRAL) -> Job:
         call = self._provider.status_call(job_id)
@@ -70,7 +71,7 @@ class Waiting:
         if self.learning is not None:
             started = self._started
             if len(started) >= _STARTED_KEPT:  # submits nobody waits for: forget the oldest
-                del started[next(iter(started))]
+                started.popitem(last=False)
             started[job_id] = (asyncio.get_running_loop().time(), model)
 
     def _learned(self, job_id: str) -> tuple[Learned | None, float]:
@@ -93,43 +94,40 @@ class Waiting:
         delay = self.poll_initial
         pause = -1.0 if last is not None else 0.0  # -1: the next poll interval
         trouble: _Trouble | None = None  # made at the first failed read: most waits have none
+        planned = final = False
         try:
             while True:
                 if pause < 0:
                     plan = learned.plan if learned is not None else None
-                    if plan is None:
+                    if planned := plan is not None:
+                        pause = self._planned(plan, seen, loop.time() - since)
+                    else:
                         pause = delay * random.uniform(0.9, 1.1)
                         delay = min(self.poll_max, max(delay * 2, 0.05))
-                    else:
-                        pause = self._planned(plan, seen, loop.time() - since)
                 if pause:
                     left = deadline - loop.time()
                     if pause >= left:
-                        await asyncio.sleep(max(left, 0.0))
-                        raise _Expired
+                        if not planned or final:
+                            await asyncio.sleep(max(left, 0.0))
+                            raise _Expired
+                        # A learned read (a first one may be late) that would come after
+                        # the deadline: one last read just before it, not none at all.
+                        final, pause = True, max(left - min(1.0, left / 2), 0.0)
                     await asyncio.sleep(pause)
                 try:
                     if loop.time() + longest_read < deadline:
                         body = await self._transport.request(status_call(job_id))
                         last = self._provider.parse_job(job_id, body)
                     else:  # near the deadline, or waiting for turns (rate): ranked
-                        rank = Turns.NEUTRAL
-                        if learned is not None and learned.plan is not None:
-                            rank = learned.plan.survival.ended_by(seen, loop.time() - since)
+                        rank = _rank(learned, seen, loop.time() - since)
                         last = await self._read_by(job_id, deadline, rank)
                 except CreativeError as exc:
                     if trouble is None:
                         trouble = _Trouble(self, loop.time)
-                    pause = trouble.pause_after(exc)  # or raises it
+                    pause, planned = trouble.pause_after(exc), False  # or raises it
                     continue
                 if learned is not None:
-                    age = loop.time() - since
-                    if last.status.is_terminal:
-                        learned.over(job_id, seen, age)
-                        learned = None
-                    else:
-                        learned.running(job_id, age)
-                        seen = age
+                    learned, seen = _learn(learned, job_id, last, seen, loop.time() - since)
                 if last.status.is_terminal:
                     return last
                 if trouble is not None:
@@ -162,16 +160,16 @@ class Waiting:
         expected: Expected,
         on_lost: Callable[[str], None],
     ) -> Job:
-        """Wait for a job whose callback is expected: the confirmed callback, or a slow
-        poll in case it is lost (sooner, by the backoff, after a fallback read failed):
-        when nearly every job like it has ended (learned), else every ``webhook_poll``
-        seconds."""
+        """Wait for a job whose callback is expected, with a fallback read in case it is
+        lost: once nearly every job like it has ended (learned), else every
+        ``webhook_poll`` seconds (sooner, by the backoff, after one failed)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
         trouble = _Trouble(self, loop.time)
         learned, since = self._learned(job_id)
-        seen = 0.0
-        pause = self._fallback(learned, since, seen)
+        if learned is not None:
+            learned.awaiting(job_id, since)
+        pause, seen = self._fallback(learned, since, 0.0), 0.0
         try:
             while expected.job is None:
                 left = deadline - loop.time()
@@ -198,16 +196,12 @@ class Waiting:
                     pause = min(trouble.pause_after(exc), self.webhook_poll)
                     continue
                 trouble.over()
+                if learned is not None:
+                    learned, seen = _learn(learned, job_id, last, seen, loop.time() - since)
                 if last.status.is_terminal:
-                    if learned is not None:
-                        learned.over(job_id, seen, loop.time() - since)
-                        learned = None
                     if not expected.called:
                         on_lost(job_id)
                     return last
-                if learned is not None:
-                    seen = loop.time() - since
-                    learned.running(job_id, seen)
                 pause = self._fallback(learned, since, seen)
         except _Expired:
             raise trouble.timeout(job_id, limit, last) from trouble.error
@@ -294,6 +288,25 @@ class _Trouble:
             provider=self._waiting._provider.name,
             last_error=self.error,
         )
+
+
+def _rank(learned: Learned | None, seen: float, age: float) -> float:
+    """A read's priority for a turn: the chance its job, seen running at age ``seen``,
+    has ended by ``age`` (``NEUTRAL`` when nothing is learned)."""
+    plan = learned.plan if learned is not None else None
+    return Turns.NEUTRAL if plan is None else plan.survival.ended_by(seen, age)
+
+
+def _learn(
+    learned: Learned, job_id: str, job: Job, seen: float, age: float
+) -> tuple[Learned | None, float]:
+    """Tell ``learned`` what a read at ``age`` saw: the job ended (then nothing is left
+    to learn from this wait) or still running (seen running at ``age``)."""
+    if job.status.is_terminal:
+        learned.over(job_id, seen, age)
+        return None, seen
+    learned.running(job_id, age)
+    return learned, age
 
 
 def _transient(exc: CreativeError) -> bool:

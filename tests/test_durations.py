@@ -11,6 +11,7 @@ import json
 import math
 import random
 import statistics
+import time
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any
@@ -181,3 +182,25 @@ def test_learning_plans_after_enough_jobs_and_carries_over() -> None:
     for bad in ({}, {"version": 1, "provider": "deepixels", "models": [{"ended": [[3, 1]]}]}):
         with pytest.raises(ValueError, match=r"durations|interval"):
             other.load(bad)
+
+
+def test_a_very_old_running_job_keeps_the_plan_small() -> None:
+    """Ages past the grid (six hours) count as six hours: the plan stays a few
+    thousand candidate reads, even with reads allowed every 10 ms."""
+    survival = estimate([(1.0, 2.0)] * 30, [10 * 24 * 3600.0])
+    assert survival is not None and survival.known <= 6 * 3600 + 1
+    assert len(plan(survival, 0.0, 0.01).ages) < 5000
+
+
+def test_jobs_awaiting_their_callback_count_as_running() -> None:
+    """Early in a batch waited by webhook, the first callbacks are the short jobs: the
+    jobs still awaiting theirs keep the estimate from being biased short."""
+    learning = Learning("deepixels", 0.5, 5.0)
+    learned = learning.of(None)
+    now = time.monotonic()
+    for i in range(80):
+        learned.awaiting(i, now - 10.0)  # submitted 10 s ago, no callback yet
+    for i in range(MIN_ENDED):
+        learned.over(i, 2.0, 2.0)  # ... but for these, in 2 s
+    assert learned.plan is not None
+    assert learned.plan.survival.survival(5.0) > 0.7  # 60 of 80 still running at 10 s

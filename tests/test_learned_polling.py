@@ -197,9 +197,68 @@ async def test_a_cancelled_turn_goes_to_the_next_and_close_fails_the_rest() -> N
     held.gate.set()
     async with asyncio.timeout(2):
         await second  # the cancelled call's turn went on to the next
+        held.gate.clear()
+        await turns.acquire()  # and the turn asked for by the cancelled call, kept: at once
     third = asyncio.create_task(turns.acquire())
-    held.gate.clear()
     await asyncio.sleep(0.01)
+    assert not third.done()
     await turns.close()
     with pytest.raises(RuntimeError, match="closed"):
         await third
+
+
+async def test_the_gate_sees_every_waiting_call() -> None:
+    """A shared budget sizes its blocks of tokens by the calls waiting at its gate: the
+    priority layer must not hide them behind one asker (it did: a shared rate of 1,000/s
+    fell to one turn per database round trip)."""
+
+    class Counting:
+        def __init__(self) -> None:
+            self.waiting = self.most = 0
+
+        async def acquire(self) -> None:
+            self.waiting += 1
+            self.most = max(self.most, self.waiting)
+            await asyncio.sleep(0.02)
+            self.waiting -= 1
+
+    gate = Counting()
+    turns = Turns(gate)
+    try:
+        async with asyncio.timeout(5), asyncio.TaskGroup() as group:
+            for i in range(20):
+                group.create_task(turns.acquire(i / 20))
+    finally:
+        await turns.close()
+    assert gate.most == 20
+
+
+@pytest.mark.timeout(30)
+async def test_a_late_learned_first_read_still_reads_before_the_deadline() -> None:
+    """Learned durations of ~30 s put a job's first read at ~30 s; a job that ends in
+    0.2 s, awaited for 2 s, is read once just before the deadline, not given up unread."""
+    state = {
+        "version": 1,
+        "provider": "deepixels",
+        "models": [{"model": FakeDeepixels.sample_model, "ended": [[29.0, 30.0]] * 40}],
+    }
+    async with FakeDeepixels(api_key=API_KEY, job_duration=0.2) as fake:
+        async with client_for(fake, poll_initial=0.5, poll_max=5.0) as client:
+            client.load_durations(state)
+            async with asyncio.timeout(10):
+                job = await client.generate("quick", timeout=2.0)
+        assert job.status.is_terminal
+        assert fake.count("get") == 1
+
+
+async def test_loading_is_all_or_nothing_and_bounded() -> None:
+    model = FakeDeepixels.sample_model
+    good = {"model": model, "ended": [[1.0, 2.0]] * 30}
+    async with FakeDeepixels(api_key=API_KEY) as fake, client_for(fake) as client:
+        for bad in (
+            [good, {"model": "other", "ended": [[1.0, "2"]]}],  # the second is junk
+            [{"model": model, "ended": [[0, 9_999_999]]}],  # past what is kept (6 h)
+        ):
+            with pytest.raises(ConfigurationError, match="cannot load"):
+                client.load_durations({"version": 1, "provider": "deepixels", "models": bad})
+            assert client.export_durations()["models"] == []  # nothing was taken

@@ -36,7 +36,7 @@ async def recall(journal: JournalBackend, client: CreativeClient) -> int:
         return 0
     try:
         return client.load_durations(json.loads(text))
-    except (ValueError, ConfigurationError) as exc:
+    except (ValueError, RecursionError, ConfigurationError) as exc:
         logger.debug("the journal's durations are not used: %s", exc)
         return 0
 
