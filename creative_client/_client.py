@@ -53,8 +53,8 @@ class CreativeClient(BatchMethods, Configurable):
     together). Until a model has 20 ended jobs, and with ``poll="backoff"``, reads
     start ``poll_initial`` apart and grow, with jitter, to ``poll_max``. Either way
     two reads of a job are never less than ``poll_initial`` nor more than
-    ``poll_max`` apart (a learned first read may come later: its time is learned),
-    and a provider's ``Retry-After`` comes first. ``export_durations()`` and
+    ``poll_max`` apart, give or take 10% of jitter (a learned first read may come
+    later: its time is learned), and a provider's ``Retry-After`` comes first. ``export_durations()`` and
     ``load_durations()`` carry what was learned to another client.
     ``connect_timeout`` and ``request_timeout`` bound each HTTP request;
     ``retry`` says how hard each is retried. ``rate`` caps the client's HTTP

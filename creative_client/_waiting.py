@@ -143,14 +143,13 @@ class Waiting:
 
     def _planned(self, plan: Plan, seen: float, age: float) -> float:
         """The pause before the next read of a job seen running at age ``seen``, now
-        ``age`` old, by ``plan``: jittered, and within the bounds."""
+        ``age`` old, by ``plan`` (which keeps the bounds), jittered by 10% either way as
+        the backoff schedule's pauses are."""
         # A first read's time is jittered more: reads of some jobs a little sooner or
         # later than planned keep what the estimate sees of the earliest ends fresh.
         jitter = 0.1 if seen > 0.0 else 0.25
         pause = (plan.next_read(seen) - age) * random.uniform(1.0 - jitter, 1.0 + jitter)
-        if seen > 0.0:
-            pause = min(pause, self.poll_max)
-        return max(pause, self.poll_initial)
+        return max(pause, self.poll_initial * 0.9)  # the backoff's first pause at least
 
     async def called_back(
         self,
