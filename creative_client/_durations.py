@@ -7,7 +7,7 @@ bound (a censored observation), and an estimator that ignored those would be bia
 short: the first jobs of a batch to finish are the short ones.
 
 ``estimate`` is the self-consistency (Turnbull) estimator for such data, on a fixed
-grid of ages (``EDGES``: 5% apart, from 50 ms to six hours): each finished job's one
+grid of ages (``EDGES``: 5% apart, from 1 ms to six hours): each finished job's one
 unit is shared among the grid's bins inside its interval as the previous estimate
 (``prior``) weighs them, evenly by length without one; jobs still running stay at risk
 up to their age (the life-table rule: half a unit in the bin they are in); the hazard
@@ -33,14 +33,14 @@ import attrs
 
 
 def _edges() -> tuple[float, ...]:
-    edges, age = [0.0], 0.05
+    edges, age = [0.0], 0.001
     while age < 6 * 3600:
         edges.append(round(age, 6))
         age *= 1.05
     return tuple(edges)
 
 
-#: The grid's bin edges in seconds: 0, then 0.05 s growing 5% a step to six hours.
+#: The grid's bin edges in seconds: 0, then 1 ms growing 5% a step to six hours.
 EDGES = _edges()
 
 

@@ -3,7 +3,8 @@
 Each wait reports what its reads saw: running at some age, or ended between two ages.
 ``Learned`` keeps the last ``KEEP`` ended jobs' intervals and the ages of the jobs still
 running, and refits its ``Plan`` (``creative_client/_schedule.py``) when enough is new:
-half as many ended jobs again as the last fit had, or some and ten seconds. Until
+half as many ended jobs again as the last fit had (at most once a second), or five
+and ten seconds. Until
 ``MIN_ENDED`` jobs have ended it has no plan, and waits use the backoff schedule.
 
 ``export``/``load`` carry it between clients, processes and batches as plain JSON.
@@ -67,8 +68,13 @@ class Learned:
         self.ended.append((lo, hi))
         self.count += 1
         new = self.count - self._fit_count
-        if new >= max(5, self._fit_count // 2) or (new and time.monotonic() - self._fit_at >= 10.0):
+        if new >= 5 and self.due(new, time.monotonic() - self._fit_at):
             self.refit()
+
+    def due(self, new: int, since: float) -> bool:
+        """Whether to refit, ``new`` ended jobs and ``since`` seconds after the last fit:
+        half as many again as it had (at most once a second), or any ten seconds on."""
+        return (new >= self._fit_count // 2 and since >= 1.0) or since >= 10.0
 
     def left(self, key: object) -> None:
         """The job is no longer waited for (given up on, cancelled): it says nothing."""

@@ -37,6 +37,9 @@ logger = logging.getLogger("creative_client")
 
 #: The shortest pause between a wait's failed read and its next one (seconds).
 MIN_PAUSE = 0.05
+#: A planned pause shorter than this is not slept (jobs that end as soon as they are
+#: made, read at once as the backoff schedule reads them with ``poll_initial=0``).
+_SHORTEST_SLEEP = 0.002
 #: Submitted jobs remembered for the waits to come (the oldest forgotten beyond it).
 _STARTED_KEPT = 100_000
 
@@ -90,8 +93,7 @@ class Waiting:
         longest_read = self._transport.longest_call
         status_call = self._provider.status_call
         learned, since = self._learned(job_id)
-        seen = 0.0  # the age the job was last seen running at (0: its submit)
-        delay = self.poll_initial
+        seen, delay = 0.0, self.poll_initial  # seen: the age it was last seen running at
         pause = -1.0 if last is not None else 0.0  # -1: the next poll interval
         trouble: _Trouble | None = None  # made at the first failed read: most waits have none
         planned = final = False
@@ -114,32 +116,40 @@ class Waiting:
                         # the deadline: one last read just before it, not none at all.
                         final, pause = True, max(left - min(1.0, left / 2), 0.0)
                     await asyncio.sleep(pause)
+                asked = loop.time()
                 try:
-                    if loop.time() + longest_read < deadline:
+                    if asked + longest_read < deadline:
                         body = await self._transport.request(status_call(job_id))
                         last = self._provider.parse_job(job_id, body)
                     else:  # near the deadline, or waiting for turns (rate): ranked
-                        rank = _rank(learned, seen, loop.time() - since)
+                        rank = _rank(learned, seen, asked - since)
                         last = await self._read_by(job_id, deadline, rank)
                 except CreativeError as exc:
-                    if trouble is None:
-                        trouble = _Trouble(self, loop.time)
+                    trouble = trouble or _Trouble(self, loop.time)
                     pause, planned = trouble.pause_after(exc), False  # or raises it
                     continue
                 if learned is not None:
-                    learned, seen = _learn(learned, job_id, last, seen, loop.time() - since)
+                    learned, seen = self._saw(learned, job_id, last, seen, asked, since)
                 if last.status.is_terminal:
                     return last
                 if trouble is not None:
                     trouble.over()
                 pause = -1.0
         except _Expired:
-            if trouble is None:
-                trouble = _Trouble(self, loop.time)
+            trouble = trouble or _Trouble(self, loop.time)
             raise trouble.timeout(job_id, limit, last) from trouble.error
         finally:
             if learned is not None:
                 learned.left(job_id)
+
+    def _saw(
+        self, learned: Learned, job_id: str, job: Job, seen: float, asked: float, since: float
+    ) -> tuple[Learned | None, float]:
+        """``_learn`` from a read sent at ``asked``. The provider looked after it was
+        sent and before it was answered; a read that waited for a turn was sent late,
+        so its job had ended by the answer."""
+        ended = asyncio.get_running_loop().time() if self._transport.ranked else asked
+        return _learn(learned, job_id, job, seen, asked - since, ended - since)
 
     def _planned(self, plan: Plan, seen: float, age: float) -> float:
         """The pause before the next read of a job seen running at age ``seen``, now
@@ -149,7 +159,8 @@ class Waiting:
         # later than planned keep what the estimate sees of the earliest ends fresh.
         jitter = 0.1 if seen > 0.0 else 0.25
         pause = (plan.next_read(seen) - age) * random.uniform(1.0 - jitter, 1.0 + jitter)
-        return max(pause, self.poll_initial * 0.9)  # the backoff's first pause at least
+        pause = max(pause, self.poll_initial * 0.9)  # the backoff's first pause at least
+        return pause if pause >= _SHORTEST_SLEEP else 0.0
 
     async def called_back(
         self,
@@ -297,12 +308,12 @@ def _rank(learned: Learned | None, seen: float, age: float) -> float:
 
 
 def _learn(
-    learned: Learned, job_id: str, job: Job, seen: float, age: float
+    learned: Learned, job_id: str, job: Job, seen: float, age: float, ended: float | None = None
 ) -> tuple[Learned | None, float]:
-    """Tell ``learned`` what a read at ``age`` saw: the job ended (then nothing is left
-    to learn from this wait) or still running (seen running at ``age``)."""
+    """Tell ``learned`` what a read saw: the job ended by age ``ended`` (``age`` when not
+    given; then nothing is left to learn from this wait) or ran at least ``age``."""
     if job.status.is_terminal:
-        learned.over(job_id, seen, age)
+        learned.over(job_id, seen, age if ended is None else ended)
         return None, seen
     learned.running(job_id, age)
     return learned, age
