@@ -9,11 +9,13 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import errors
 from ._client import CreativeClient
+from ._fallback import FallbackClient
 from ._journal._model import JournalError
 from ._journal._model import Row as JournalRow
 from ._models import Asset, AssetKind, GenerationRequest, Job, JobStatus, Outcome, Progress
 from ._retry import RetryPolicy
 from ._sync import SyncCreativeClient
+from ._telemetry import Telemetry
 from ._webhooks import WebhookReceiver
 from .errors import (
     AuthenticationError,
@@ -46,6 +48,7 @@ __all__ = [
     "ConfigurationError",
     "CreativeClient",
     "CreativeError",
+    "FallbackClient",
     "GenerationRequest",
     "InsufficientBalanceError",
     "InvalidRequestError",
@@ -67,6 +70,7 @@ __all__ = [
     "ShareUnavailableError",
     "SubmissionUncertainError",
     "SyncCreativeClient",
+    "Telemetry",
     "TransportError",
     "WebhookReceiver",
     "__version__",

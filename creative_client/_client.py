@@ -27,6 +27,7 @@ from ._models import GenerationRequest, Job, as_request, coerce
 from ._options import ClientOptions, positive
 from ._retry import RetryPolicy
 from ._runner import Runner
+from ._telemetry import Telemetry
 from ._webhooks import Expected, WebhookReceiver
 from .errors import ConfigurationError, InvalidRequestError, NotSupportedError
 from .providers import Provider
@@ -54,8 +55,9 @@ class CreativeClient(BatchMethods, Configurable):
     start ``poll_initial`` apart and grow, with jitter, to ``poll_max``. Either way
     two reads of a job are never less than ``poll_initial`` nor more than
     ``poll_max`` apart, give or take 10% of jitter (a learned first read may come
-    later: its time is learned), and a provider's ``Retry-After`` comes first. ``export_durations()`` and
-    ``load_durations()`` carry what was learned to another client.
+    later: its time is learned), and a provider's ``Retry-After`` comes first.
+    ``export_durations()`` and ``load_durations()`` carry what was learned to another
+    client.
     ``connect_timeout`` and ``request_timeout`` bound each HTTP request;
     ``retry`` says how hard each is retried. ``rate`` caps the client's HTTP
     requests per second, all calls together (waiting for a turn holds no
@@ -78,6 +80,12 @@ class CreativeClient(BatchMethods, Configurable):
     receiver from an aiohttp server of your own, pass ``webhook_receiver=`` instead.
     A request with a ``webhook`` of its own, and a provider without webhooks
     (Neocu), are polled as usual.
+
+    OpenTelemetry (the ``[otel]`` extra): with ``telemetry=True``, or a ``Telemetry``
+    naming the tracer and meter providers, each ``generate``, ``submit`` and ``wait``
+    is a span whose HTTP requests are its children, and the client records metrics
+    (requests, retries, jobs by outcome, job durations, jobs in flight, uncertain
+    submits). Off by default: then nothing of OpenTelemetry is imported.
     """
 
     def __init__(
@@ -105,6 +113,7 @@ class CreativeClient(BatchMethods, Configurable):
         max_jobs: int | None = None,
         share: str | None = None,
         share_lease: float = 30.0,
+        telemetry: bool | Telemetry = False,
     ) -> None:
         # Every parameter, named as ClientOptions.check names it: checked there, once.
         options = ClientOptions.check(**{k: v for k, v in locals().items() if k != "self"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from collections.abc import Mapping
@@ -10,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Self
 
 from .errors import ConfigurationError
 from .providers import get_provider, provider_names
+
+logger = logging.getLogger("creative_client")
 
 #: Client options a config may set at its top level, with the types they take.
 _CLIENT_OPTIONS: Mapping[str, tuple[type, ...]] = {
@@ -29,6 +32,9 @@ _CLIENT_OPTIONS: Mapping[str, tuple[type, ...]] = {
     "share_lease": (int, float),
 }
 _PROVIDER_KEYS = frozenset({"api_key", "api_key_env", "base_url", "model"})
+#: Read by ``fallback_config`` (``FallbackClient.from_config``, ``creative batch``); a
+#: ``CreativeClient`` runs on ``provider`` alone and only checks them.
+_FALLBACK_KEYS = frozenset({"fallback", "fallback_cooldown"})
 
 
 def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -85,6 +91,9 @@ def from_config(
     for key, value in data.items():
         if key == "provider":
             continue
+        if key in _FALLBACK_KEYS:
+            _fallback(data, provider.name)  # checked here, used by fallback_config
+            continue
         if key in _CLIENT_OPTIONS:
             if isinstance(value, bool) or not isinstance(value, _CLIENT_OPTIONS[key]):
                 kind = "a string" if _CLIENT_OPTIONS[key] == (str,) else "a number"
@@ -109,6 +118,44 @@ def from_config(
     options["base_url"] = table.get("base_url")
     options["model"] = table.get("model")
     return options
+
+
+def fallback_config(
+    source: str | os.PathLike[str] | Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    provider_name: str | None = None,
+) -> tuple[list[dict[str, Any]], float | None]:
+    """Client keyword arguments for ``provider`` and each provider of ``fallback`` in
+    order (each from its own table, the top-level options shared), and
+    ``fallback_cooldown`` (``None`` when not set)::
+
+        provider = "neocu"
+        fallback = ["deepixels"]    # tried, in order, when a provider refuses a submit
+        fallback_cooldown = 120     # seconds a provider that answered 402/401/403 is tried last
+
+    A name in ``fallback`` equal to the provider used (``provider_name`` may switch it)
+    is left out."""
+    data = _load(source)
+    first = from_config(data, environ, provider_name)
+    names, cooldown = _fallback(data, first["provider"])
+    return [first, *(from_config(data, environ, name) for name in names)], cooldown
+
+
+def _fallback(data: Mapping[str, Any], provider: str) -> tuple[list[str], float | None]:
+    """``fallback`` (registered names, the provider itself left out) and
+    ``fallback_cooldown``, checked."""
+    given = data.get("fallback", [])
+    if not isinstance(given, list | tuple) or not all(isinstance(n, str) for n in given):
+        raise ConfigurationError("config option 'fallback' must be a list of provider names")
+    names = [get_provider(name).name for name in given]
+    if len(set(names)) != len(names):
+        raise ConfigurationError("config option 'fallback' names a provider twice")
+    cooldown = data.get("fallback_cooldown")
+    if cooldown is not None and (
+        isinstance(cooldown, bool) or not isinstance(cooldown, int | float) or cooldown < 0
+    ):
+        raise ConfigurationError("config option 'fallback_cooldown' must be a number >= 0")
+    return [name for name in names if name != provider], cooldown
 
 
 def _load(source: str | os.PathLike[str] | Mapping[str, Any]) -> Mapping[str, Any]:
@@ -168,7 +215,19 @@ class Configurable:
             [neocu]
             api_key_env = "NEOCU_API_KEY"
 
-        ``options`` override; ``provider=`` there switches the table used.
+        ``options`` override; ``provider=`` there switches the table used. A
+        ``fallback`` list is checked and left to ``FallbackClient.from_config``: this
+        client runs on ``provider`` alone (and logs a warning saying so).
         """
-        settings = from_config(source, environ, options.get("provider"))
+        data = _load(source)
+        settings = from_config(data, environ, options.get("provider"))
+        others, _ = _fallback(data, settings["provider"])
+        if others:
+            logger.warning(
+                "%s.from_config runs on %s alone: the config's fallback providers (%s) "
+                "need FallbackClient.from_config",
+                cls.__name__,
+                settings["provider"],
+                ", ".join(others),
+            )
         return cls(**{**settings, **options})

@@ -34,8 +34,11 @@ from .errors import (
 class HttpCall(NamedTuple):
     """One HTTP request an adapter wants sent. ``submit`` marks a POST that spends money.
 
-    ``path`` is the part after the base URL, for logs. A named tuple: a plain
-    immutable value that costs next to nothing to build, twice per job.
+    ``path`` is the part after the base URL, for logs. ``template`` is the path with its
+    variable parts as ``{placeholders}`` (``/task/{id}``), for traces and metrics, whose
+    names must not grow with each job; ``None`` when unknown (then a trace names only the
+    method). A named tuple: a plain immutable value that costs next to nothing to build,
+    twice per job.
     """
 
     method: Literal["GET", "POST"]
@@ -44,6 +47,7 @@ class HttpCall(NamedTuple):
     params: Mapping[str, str] | None = None
     json: Any = None
     submit: bool = False
+    template: str | None = None
 
 
 class Answer(NamedTuple):

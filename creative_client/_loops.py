@@ -16,16 +16,17 @@ OTHER_LOOP = (
 class Affinity:
     """Whether a client is open, and the loop it belongs to once first used."""
 
-    __slots__ = ("closed", "loop")
+    __slots__ = ("closed", "loop", "name")
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "CreativeClient") -> None:
         self.closed = False
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.name = name  # the client's class, for the errors
 
     def check_open(self) -> None:
         """Raise if the client is closed or belongs to another loop than the running one."""
         if self.closed:
-            raise RuntimeError("this CreativeClient is closed; create a new one")
+            raise RuntimeError(f"this {self.name} is closed; create a new one")
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:

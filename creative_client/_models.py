@@ -124,6 +124,14 @@ class Outcome:
         """True when the job succeeded."""
         return self.error is None and self.job is not None
 
+    @property
+    def provider(self) -> str | None:
+        """The provider that ran the job; for a request that ended without a job, the
+        provider whose error ended it (with ``FallbackClient``, the last that refused)."""
+        if self.job is not None:
+            return self.job.provider
+        return self.error.provider if self.error is not None else None
+
 
 @attrs.define(kw_only=True)
 class Progress:

@@ -11,6 +11,7 @@ import aiohttp
 import attrs
 
 from ._retry import RetryPolicy
+from ._telemetry import Telemetry, telemetry_option
 from ._webhook_server import listen_address
 from ._webhooks import WebhookReceiver, check_public_url
 from .errors import ConfigurationError
@@ -51,6 +52,7 @@ class ClientOptions:
     max_jobs: int | None = None
     share: str | None = attrs.field(default=None, repr=False)
     share_lease: float = attrs.field(default=30.0, converter=float)
+    telemetry: Telemetry | None = None
 
     @property
     def webhooks(self) -> bool:
@@ -85,6 +87,7 @@ class ClientOptions:
         max_jobs: int | None = None,
         share: str | None = None,
         share_lease: float = 30.0,
+        telemetry: bool | Telemetry = False,
     ) -> ClientOptions:
         """The options ``CreativeClient(...)`` was given, checked in the order given."""
         given = {k: v for k, v in locals().items() if k != "cls"}
@@ -118,6 +121,7 @@ class ClientOptions:
             webhook_receiver=webhook_receiver,
             share=share,
             poll=poll,
+            telemetry=telemetry_option(telemetry),
             **numbers,
         )
 

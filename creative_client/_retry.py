@@ -82,11 +82,16 @@ def retrying(
     giveup: Callable[[Exception], bool],
     send: Callable[..., Awaitable[object]],
     provider: str,
+    on_retry: Callable[[Any], None] | None = None,
 ) -> Callable[..., Awaitable[object]]:
     """``send`` under backoff on ``retryable`` errors, as ``retry`` says, until ``giveup``
-    holds; each retry logged."""
+    holds; each retry logged, and told to ``on_retry`` (backoff's details: ``args``,
+    ``tries``, ``wait``, ``exception``) before its pause."""
     # backoff's stubs type a wait generator as send-less; ours is sent each exception.
     wait_gen: Any = retry.wait_gen
+    handlers: list[Callable[[Any], None]] = [functools.partial(_log_retry, provider)]
+    if on_retry is not None:
+        handlers.append(on_retry)
     retried: Callable[..., Awaitable[object]] = backoff.on_exception(
         wait_gen,
         retryable,
@@ -94,7 +99,7 @@ def retrying(
         max_tries=retry.max_attempts,
         max_time=retry.max_time,
         jitter=None,
-        on_backoff=functools.partial(_log_retry, provider),
+        on_backoff=handlers,
         logger=None,
     )(send)
     return retried

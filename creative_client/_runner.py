@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -26,15 +27,20 @@ from .errors import (
 )
 from .providers import Provider
 
+if TYPE_CHECKING:
+    from ._traced import Traced
+
 Generate = Callable[[GenerationRequest, float | None, Tracker | None], Awaitable[Job]]
+Submit = Callable[[GenerationRequest], Awaitable[Job]]
+Wait = Callable[[str, Job | None, float], Awaitable[Job]]
 
 
 class Runner:
     """Runs a client's jobs on its provider. ``timeout`` is the default wait (seconds)."""
 
     __slots__ = (
-        "_held", "_model", "_provider", "budget", "callbacks", "generate", "timeout",
-        "transport", "waiting",
+        "_held", "_model", "_provider", "_telemetry", "budget", "callbacks", "generate",
+        "submit", "timeout", "transport", "wait", "waiting",
     )  # fmt: skip
 
     def __init__(
@@ -46,6 +52,7 @@ class Runner:
         callbacks: Callbacks | None,
         timeout: float,
         budget: Budget | None = None,
+        telemetry: Traced | None = None,
     ) -> None:
         self._provider = provider
         self._model = model
@@ -61,6 +68,15 @@ class Runner:
         #: Submit and wait; a failed job raises ``JobFailedError``. With a slot per job
         #: only when ``max_jobs`` is bounded: no extra frame on the hot path otherwise.
         self.generate: Generate = self._generate if self.budget is None else self._in_slot
+        #: The job, at once (``_submit_one``), and until it ends (``_wait_one``).
+        self.submit: Submit = self._submit_one
+        self.wait: Wait = self._wait_one
+        #: With telemetry, the three in its spans; without, not a frame more.
+        self._telemetry = telemetry
+        if telemetry is not None:
+            self.generate = telemetry.generating(self.generate)
+            self.submit = telemetry.submitting(self.submit)
+            self.wait = telemetry.waiting(self.wait)
 
     @classmethod
     def build(
@@ -68,7 +84,10 @@ class Runner:
     ) -> Runner:
         """The parts a client with these options runs its jobs with."""
         provider = options.provider
-        transport = Transport(
+        telemetry = options.telemetry
+        traced = telemetry.start(provider, options.model) if telemetry is not None else None
+        make: Callable[..., Transport] = Transport if traced is None else traced.transport
+        transport = make(
             name=provider.name,
             base_url=provider.base_url,
             auth_headers=provider.auth_headers(options.api_key),
@@ -88,9 +107,9 @@ class Runner:
             else None
         )
         timeout = options.timeout
-        return cls(provider, options.model, transport, waiting, callbacks, timeout, budget)
+        return cls(provider, options.model, transport, waiting, callbacks, timeout, budget, traced)
 
-    async def submit(self, request: GenerationRequest) -> Job:
+    async def _submit_one(self, request: GenerationRequest) -> Job:
         """The job, at once; when waiting by webhook, its callback is kept for ``wait``."""
         budget = self.budget
         if budget is None:
@@ -116,12 +135,12 @@ class Runner:
         callbacks.keep(job.id, expected)
         return job
 
-    def _give_later(self, job_id: str | None) -> None:
-        """Hold a job's slot until a read sees the job end or ``timeout`` passes."""
+    def _give_later(self, job_id: str | None, hold: float | None = None) -> None:
+        """Hold a job's slot until a read sees the job end or ``hold`` (``timeout``) passes."""
         assert self.budget is not None
         key = job_id if job_id is not None else object()  # uncertain: it may run, unseen
         self._held[key] = asyncio.get_running_loop().call_later(
-            self.timeout, lambda: self._seen(key)
+            hold or self.timeout, lambda: self._seen(key)
         )
 
     def _seen(self, job: Job | object) -> None:
@@ -147,6 +166,8 @@ class Runner:
                     "the job id is empty", provider=self._provider.name, body=repr(body)
                 )
             self.waiting.started(job.id, model)
+            if self._telemetry is not None:
+                self._telemetry.submitted(job.id)
             return job
         except SubmissionUncertainError as exc:
             exc.request = as_sent(request, model)  # the caller's request: no callback URL
@@ -172,8 +193,11 @@ class Runner:
             self._seen(job)
         return job
 
-    async def wait(self, job_id: str, last: Job | None, limit: float) -> Job:
+    async def _wait_one(self, job_id: str, last: Job | None, limit: float) -> Job:
         """Until the job ends: by its callback if ``submit`` kept one, else by polling."""
+        if self._held and job_id in self._held:  # a submit()'s job: held through the wait
+            self._held.pop(job_id).cancel()  # (and ``timeout`` beyond, as ``_in_slot``)
+            self._give_later(job_id, limit + self.timeout)
         callbacks = self.callbacks
         expected = callbacks.expecting.pop(job_id, None) if callbacks is not None else None
         if callbacks is None or expected is None:

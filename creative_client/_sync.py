@@ -30,6 +30,7 @@ from ._loop_thread import LoopThread
 from ._models import GenerationRequest, Job, Outcome
 from ._progress import ProgressHook
 from ._retry import RetryPolicy
+from ._telemetry import Telemetry
 from .providers import Provider
 
 T = TypeVar("T")
@@ -52,7 +53,9 @@ class SyncCreativeClient(Configurable):
     blocks until its result; it may be shared between threads. Ctrl-C while a call
     waits cancels that call's work, then raises ``KeyboardInterrupt``. ``close()``
     (or leaving ``with``) closes the client and stops its thread; a client never
-    closed is closed when it is garbage-collected or at interpreter exit.
+    closed is closed when it is garbage-collected or at interpreter exit. With
+    ``telemetry``, its calls' spans start traces of their own (its loop runs in its
+    own thread, out of reach of the caller's current span).
     """
 
     def __init__(
@@ -78,6 +81,7 @@ class SyncCreativeClient(Configurable):
         max_jobs: int | None = None,
         share: str | None = None,
         share_lease: float = 30.0,
+        telemetry: bool | Telemetry = False,
     ) -> None:
         options = dict(locals())  # every parameter, named as CreativeClient names it
         del options["self"]

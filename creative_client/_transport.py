@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import aiohttp
 
@@ -85,8 +85,9 @@ class Transport:
         #: The longest one call can take, every attempt timing out and every pause at its
         #: cap (infinite with a rate limit, whose queue has no bound).
         self.longest_call = retry.longest_call(request_timeout) if gate is None else float("inf")
-        self._retry_read = retrying(retry, RETRYABLE, _no_read_retry, self._again, name)
-        self._retry_submit = retrying(retry, RETRYABLE, _no_resend, self._again, name)
+        retried = self._retried
+        self._retry_read = retrying(retry, RETRYABLE, _no_read_retry, self._again, name, retried)
+        self._retry_submit = retrying(retry, RETRYABLE, _no_resend, self._again, name, retried)
 
     def __repr__(self) -> str:
         return f"Transport(provider={self.name!r}, base_url={self.base_url!r})"
@@ -163,13 +164,22 @@ class Transport:
         except RETRYABLE as exc:
             if _retrying:
                 raise
-            if call.submit:
-                if not may_resend_submit(exc):
-                    raise
-                return await self._retry_submit(call, [exc])
-            if not may_retry_read(exc):
-                raise
-            return await self._retry_read(call, [exc])
+            return await self._retry(call, exc)
+
+    async def _retry(self, call: HttpCall, exc: Exception) -> object:
+        """After ``call``'s first attempt failed with ``exc``: its retries, if its rule
+        allows any (a submit's is ``may_resend_submit``), else ``exc``."""
+        if call.submit:
+            if not may_resend_submit(exc):
+                raise exc
+            return await self._retry_submit(call, [exc])
+        if not may_retry_read(exc):
+            raise exc
+        return await self._retry_read(call, [exc])
+
+    def _retried(self, details: Any) -> None:
+        """Told of each retry, before its pause (backoff's ``details``): nothing to do here;
+        a traced transport (``creative_client/_traced.py``) records it."""
 
     async def retried_read(self, call: HttpCall, send: Callable[[HttpCall], Awaitable[T]]) -> T:
         """``send(call)``, retried as a read is (the hook downloads use, from

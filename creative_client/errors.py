@@ -52,6 +52,11 @@ BODY_EXCERPT = 500
 class CreativeError(Exception):
     """Base of every error the SDK raises."""
 
+    #: With ``FallbackClient``, when every provider refused a submit: the refusal raised
+    #: is the last provider's, and this holds each provider's, in the order they were
+    #: tried (itself last). Empty otherwise.
+    refusals: tuple[CreativeError, ...] = ()
+
     def __init__(
         self,
         message: str,

@@ -22,7 +22,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .._client import CreativeClient
 from ..errors import ConfigurationError
 from ._balance import show_balance
 from ._batch import EXIT_FAILED, EXIT_USAGE, Batch
@@ -30,8 +29,9 @@ from ._files import FileError, describe
 from ._fleet_setup import fleet, fleet_status, is_database
 from ._inputs import read_inputs
 from ._journal import JournalError
+from ._otel import exporting
 from ._parser import parser
-from ._settings import settings, simulation
+from ._settings import batch_client, fallback_settings, simulation
 from ._setup import UsageError, batch_options, check_files
 from ._single import job_document, single
 from ._status import status
@@ -53,7 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise UsageError("give OUT.jsonl, a journal, or --journal URL --batch NAME")
             return status(args.path, sys.stdout)
         if args.command == "batch":
-            return _batch(args)
+            with exporting(args.otel) as telemetry:
+                args.telemetry = telemetry  # the batch's clients take it (_settings.py)
+                return _batch(args)
         if args.command == "balance":
             return asyncio.run(show_balance(args))
         return asyncio.run(single(args))
@@ -96,8 +98,8 @@ def _batch(args: argparse.Namespace) -> int:
 
     async def run() -> int:
         async with simulation(args) as simulated:
-            client_settings = settings(args, simulated)
-            batch = Batch(options, inputs, lambda: CreativeClient(**client_settings), sys.stderr)
+            every, cooldown = fallback_settings(args, simulated)
+            batch = Batch(options, inputs, lambda: batch_client(every, cooldown), sys.stderr)
             return await batch.run()
 
     return asyncio.run(run())

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 
 from .._client import CreativeClient
+from .._fallback import FallbackClient
 from ..errors import CreativeError, NotSupportedError
 from ._settings import settings, simulation
 
@@ -37,26 +38,24 @@ async def show_balance(args: argparse.Namespace) -> int:
 
 
 async def balance_allows(
-    client: CreativeClient, submits: bool, force: bool, warn: Callable[[str], None]
+    client: CreativeClient | FallbackClient, submits: bool, force: bool, warn: Callable[[str], None]
 ) -> bool:
     """Whether a batch goes on to its submits: False (said through ``warn``) when the
-    provider's balance is 0 or less and not ``force``. ``submits``: the run has rows to
-    submit (a run that only reads jobs already paid for is never stopped)."""
+    balance of every provider it runs with is 0 or less and not ``force``. ``submits``:
+    the run has rows to submit (a run that only reads jobs already paid for is never
+    stopped). With fallback providers, the first that may pay ends the check."""
     if not submits:
         return True
-    try:
-        left = await client.balance()
-    except NotSupportedError:
-        return True
-    except CreativeError as exc:
-        warn(
-            f"creative: warning: cannot read the {client.provider} balance "
-            f"({type(exc).__name__}: {exc.message}); going on"
-        )
-        return True
-    if left > 0:
-        return True
-    said = f"the {client.provider} balance is {number(left)}"
+    empty: list[str] = []
+    clients = client.clients if isinstance(client, FallbackClient) else (client,)
+    for each in clients:
+        left = await _balance(each, warn)
+        if left is None or left > 0:
+            if empty:
+                warn(f"creative: {'; '.join(empty)}: its submits go to {each.provider}")
+            return True
+        empty.append(f"the {each.provider} balance is {number(left)}")
+    said = "; ".join(empty)
     if force:
         warn(f"creative: {said}; going on (--force): submits it cannot pay for fail (402)")
         return True
@@ -65,6 +64,20 @@ async def balance_allows(
         "command again, or run with --force to send anyway"
     )
     return False
+
+
+async def _balance(client: CreativeClient, warn: Callable[[str], None]) -> float | None:
+    """The provider's balance; ``None`` when it has none or it cannot be read (said)."""
+    try:
+        return await client.balance()
+    except NotSupportedError:
+        return None
+    except CreativeError as exc:
+        warn(
+            f"creative: warning: cannot read the {client.provider} balance "
+            f"({type(exc).__name__}: {exc.message}); going on"
+        )
+        return None
 
 
 def number(value: float) -> str:

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import TextIO
 
-from .._client import CreativeClient
+from .._fallback import FallbackClient
 from .._journal._durations import keep, recall
 from ..errors import CreativeError
 from ._balance import balance_allows
@@ -25,7 +25,7 @@ from ._inputs import Entry, Inputs, Problem
 from ._journal import FINISHED, JournalBackend, JournalError, Row
 from ._out import out_text
 from ._progress import Counts, Display, Speaking
-from ._setup import BatchOptions, open_journal
+from ._setup import BatchOptions, UsageError, open_journal
 
 #: Exit statuses of ``creative batch`` (also in ``creative batch --help`` and the README).
 EXIT_OK = 0  # every job succeeded
@@ -42,7 +42,7 @@ class Batch(Speaking):
         self,
         options: BatchOptions,
         inputs: Inputs,
-        make_client: Callable[[], CreativeClient],
+        make_client: Callable[[], FallbackClient],
         stderr: TextIO,
     ) -> None:
         self.options = options
@@ -53,7 +53,7 @@ class Batch(Speaking):
         self.problems = list(inputs.problems)
         self.counts = Counts()
         self.journal: JournalBackend | None = None
-        self.client: CreativeClient | None = None
+        self.client: FallbackClient | None = None
         self._display: Display | None = None
         self._stop = Stop(self._warn)
         self._rows: RowRun | None = None
@@ -74,7 +74,7 @@ class Batch(Speaking):
                 self._warn(f"creative: {len(self.problems)} bad input line(s); nothing was run")
                 return EXIT_USAGE
             journal = self.journal = await asyncio.to_thread(self._open_journal, entries)
-            await recall(journal, client)  # how long jobs took in earlier runs
+            await recall(journal, client)  # how long jobs took in earlier runs (each provider)
             failure: JournalError | None = None
             interrupted = False
             try:
@@ -119,7 +119,7 @@ class Batch(Speaking):
         )
         return EXIT_FAILED
 
-    def _validated(self, client: CreativeClient) -> list[Entry]:
+    def _validated(self, client: FallbackClient) -> list[Entry]:
         """The entries the provider can take; the others become problems, before any request."""
         good: list[Entry] = []
         for entry in self.inputs.entries:
@@ -151,9 +151,23 @@ class Batch(Speaking):
                 count(counts, row)
             else:
                 work.append((entry, row))
+        self._check_holders(work)
         counts.earlier = counts.done
         counts.started_at = time.monotonic()
         return work
+
+    def _check_holders(self, work: list[tuple[Entry, Row]]) -> None:
+        """Every job this run is to read is held by a provider it runs with (a fallback
+        provider of an earlier run may be gone from the configuration)."""
+        assert self.client is not None
+        ours = self.client.providers
+        held = {row.provider for _, row in work if row.job_id and row.provider}
+        if held - set(ours):
+            raise UsageError(
+                f"the journal {str(self.options.journal)!r} has jobs held by "
+                f"{', '.join(sorted(held - set(ours)))}, which this run does not use "
+                f"({', '.join(ours)}): run with the configuration that sent them"
+            )
 
     async def _run(self, work: list[tuple[Entry, Row]]) -> bool:
         """Run the work; True when a signal stopped it."""
@@ -186,7 +200,9 @@ class Batch(Speaking):
     def _write_out(self, entries: list[Entry], rows: dict[str, Row]) -> None:
         """OUT.jsonl, one line per input line in input order, replaced in one step."""
         assert self.client is not None
-        text = out_text(entries, rows, self.problems, self.client.provider)
+        client = self.client
+        alone = len(client.providers) == 1
+        text = out_text(entries, rows, self.problems, client.provider, alone=alone)
         write_atomically(self.options.out, text)
 
     def _summary(self, entries: list[Entry], rows: dict[str, Row], interrupted: bool) -> int:

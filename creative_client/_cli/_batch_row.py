@@ -15,6 +15,7 @@ import json
 
 from .._client import CreativeClient
 from .._download import safe_stem
+from .._fallback import FallbackClient
 from .._journal._steps import submit_row, wait_row
 from .._models import Job
 from ..errors import CreativeError
@@ -28,12 +29,14 @@ from ._setup import BatchOptions
 
 class RowRun:
     """Runs rows with ``client``, journaling them in ``journal``; ``names`` are the
-    download file-name stems (by key), ``counts`` what the display shows."""
+    download file-name stems (by key), ``counts`` what the display shows. A row's job
+    is read from the provider that holds it (``Row.provider``; the first provider for
+    a row of a journal from before it was kept)."""
 
     def __init__(
         self,
         *,
-        client: CreativeClient,
+        client: FallbackClient | CreativeClient,
         journal: JournalBackend,
         options: BatchOptions,
         counts: Counts,
@@ -95,13 +98,19 @@ class RowRun:
         return result
 
     async def _wait(self, row: Row, job: Job | str) -> tuple[Row, Job | str]:
-        return await wait_row(self._client, row, job)
+        return await wait_row(self._holder(row), row, job)
+
+    def _holder(self, row: Row) -> CreativeClient:
+        client = self._client
+        if isinstance(client, CreativeClient):
+            return client
+        return client.client(row.provider or client.provider)
 
     async def _download(self, row: Row, job: Job | str) -> Row:
         assert self._options.download is not None
         try:
             if not isinstance(job, Job):  # a finished job of an earlier run: read its URLs
-                job = await self._client.get(job)
+                job = await self._holder(row).get(job)
             paths = await self._client.download(
                 job,
                 self._options.download,

@@ -15,7 +15,7 @@ from .._journal._run import open_journal
 from ._files import check_writable_file, check_writable_folder, describe
 from ._fleet import FleetBatch, write_out
 from ._inputs import Inputs, read_inputs
-from ._settings import settings, simulation
+from ._settings import fallback_settings, settings, simulation
 from ._setup import UsageError, batch_options
 
 #: How long a worker waits for a lost journal database before it stops (seconds).
@@ -35,6 +35,12 @@ def open_pg_journal(url: str, batch: str, lease: float = 30.0) -> Any:
 
 def fleet(args: argparse.Namespace) -> int:
     """``creative batch`` as one worker of a batch in PostgreSQL."""
+    if not args.simulate and len(fallback_settings(args, None)[0]) > 1:
+        # Its journal does not keep which provider holds each row's job.
+        raise UsageError(
+            "a batch in PostgreSQL runs on one provider: the config file's fallback "
+            "providers work with a batch on one machine (a SQLite journal)"
+        )
     source: Path | None = args.source
     inputs: Inputs | None = None
     if source is not None:

@@ -12,12 +12,21 @@ from ._journal import Row
 
 
 def out_text(
-    entries: Iterable[Entry], rows: dict[str, Row], problems: Iterable[Problem], provider: str
+    entries: Iterable[Entry],
+    rows: dict[str, Row],
+    problems: Iterable[Problem],
+    provider: str,
+    *,
+    alone: bool = True,
 ) -> str:
-    """OUT's whole text: every entry as its row says, every bad line as "invalid"."""
+    """OUT's whole text: every entry as its row says, every bad line as "invalid".
+    ``provider`` is the batch's (first) provider, for rows that name none of their own:
+    with fallback providers (not ``alone``), only those with a job (a journal from
+    before the provider was kept); a row with neither says null."""
     lines: list[tuple[int, str]] = []
     for entry in entries:
         row = rows[entry.key]
+        holder = row.provider or (provider if alone or row.job_id else None)
         error = None
         if row.error_type is not None:
             error = {"type": row.error_type, "message": row.error or ""}
@@ -29,7 +38,7 @@ def out_text(
                     entry.line,
                     row.state,
                     row.job_id,
-                    provider,
+                    holder,
                     row.outputs,
                     row.files,
                     error,
@@ -49,7 +58,7 @@ def out_line(
     line: int,
     status: str,
     job_id: str | None,
-    provider: str,
+    provider: str | None,
     outputs: tuple[str, ...],
     files: tuple[str, ...],
     error: dict[str, str] | None,

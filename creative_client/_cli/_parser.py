@@ -174,6 +174,12 @@ def _batch(commands: Any, kw: dict[str, Any]) -> None:
         "with the provider's balance at 0",
     )
     batch.add_argument("--strict", action="store_true", help="run nothing if any line is bad")
+    batch.add_argument(
+        "--otel",
+        action="store_true",
+        help="export traces and metrics with OpenTelemetry, as the standard OTEL_* "
+        "variables say (default: OTLP over HTTP to localhost:4318; the [otel] extra)",
+    )
     batch.add_argument("--quiet", action="store_true", help="no progress and no summary")
     batch.add_argument(
         "--progress-interval",

@@ -12,6 +12,9 @@ from typing import Any
 import attrs
 
 from .. import _config
+from .._client import CreativeClient
+from .._fallback import FallbackClient
+from .._rotation import DEFAULT_COOLDOWN
 from ..errors import ConfigurationError
 from ..providers import get_provider, provider_names
 from ._files import FileError, check_writable_folder
@@ -43,11 +46,37 @@ def settings(args: argparse.Namespace, simulated: Simulated | None) -> dict[str,
         result["base_url"] = args.base_url
     if args.model:
         result["model"] = args.model
-    for name in ("timeout", "concurrency", "rate", "max_jobs", "share"):
+    return _shared_flags(args, result)
+
+
+def _shared_flags(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` with the client options given as flags (every provider's alike)."""
+    for name in ("timeout", "concurrency", "rate", "max_jobs", "share", "telemetry"):
         value = getattr(args, name, None)
         if value is not None:
             result[name] = value
     return result
+
+
+def fallback_settings(
+    args: argparse.Namespace, simulated: Simulated | None
+) -> tuple[list[dict[str, Any]], float | None]:
+    """The batch's providers' keyword arguments: the first as ``settings`` makes them,
+    then each provider of the config file's ``fallback`` (its own table, the flags'
+    client options), and the file's ``fallback_cooldown``. ``--simulate`` runs the
+    first provider's fake alone (a fake never refuses a submit)."""
+    first = settings(args, simulated)
+    if args.config is None or simulated is not None:
+        return [first], None
+    every, cooldown = _config.fallback_config(args.config, dict(os.environ), first["provider"])
+    return [first, *(_shared_flags(args, each) for each in every[1:])], cooldown
+
+
+def batch_client(every: list[dict[str, Any]], cooldown: float | None) -> FallbackClient:
+    """The client a batch on one machine runs with: its providers in order
+    (``fallback_settings``: one, unless the config file names fallback providers)."""
+    clients = [CreativeClient(**each) for each in every]
+    return FallbackClient(clients, cooldown=DEFAULT_COOLDOWN if cooldown is None else cooldown)
 
 
 def _configured(args: argparse.Namespace, simulate: bool) -> dict[str, Any]:

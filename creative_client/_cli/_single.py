@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import shlex
 import signal
 import sys
 from datetime import datetime
@@ -14,10 +15,11 @@ from typing import Any
 import cattrs
 
 from .._client import CreativeClient
+from .._fallback import FallbackClient
 from .._models import GenerationRequest, Job, JobStatus
 from ..errors import CreativeError, InvalidRequestError
 from ._files import check_writable_folder, describe
-from ._settings import settings, simulation
+from ._settings import batch_client, fallback_settings, settings, simulation
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -65,19 +67,19 @@ async def _single(args: argparse.Namespace) -> int:
         # Before the job is paid for, not after it ran.
         check_writable_folder(args.download, "downloads")
     async with simulation(args) as simulated:
-        client = CreativeClient(**settings(args, simulated))
-        async with client:
-            if args.command == "get":
-                try:
-                    _print_job(await client.get(args.job_id))
-                except CreativeError as exc:
-                    _error(exc)
-                    return EXIT_FAILED
-                return EXIT_OK
-            return await _generate(args, client)
+        if args.command == "generate":  # with the config file's fallback providers
+            async with batch_client(*fallback_settings(args, simulated)) as providers:
+                return await _generate(args, providers)
+        async with CreativeClient(**settings(args, simulated)) as client:
+            try:
+                _print_job(await client.get(args.job_id))
+            except CreativeError as exc:
+                _error(exc)
+                return EXIT_FAILED
+            return EXIT_OK
 
 
-async def _generate(args: argparse.Namespace, client: CreativeClient) -> int:
+async def _generate(args: argparse.Namespace, client: FallbackClient) -> int:
     request = GenerationRequest(prompt=args.prompt, input=args.input or {}, files=args.file)
     try:
         client.validate(request)
@@ -96,10 +98,10 @@ async def _generate(args: argparse.Namespace, client: CreativeClient) -> int:
         last = getattr(exc, "job", None)
         _print_job(last if isinstance(last, Job) else job)
         _error(exc)
-        _how_to_read(job, args)
+        _how_to_read(job, args, client.provider)
         return EXIT_FAILED
     except asyncio.CancelledError:
-        _how_to_read(job, args)
+        _how_to_read(job, args, client.provider)
         raise
     if done.status is not JobStatus.SUCCEEDED:
         _print_job(done)
@@ -127,8 +129,14 @@ def _error(exc: CreativeError) -> None:
     print(f"creative: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
-def _how_to_read(job: Job, args: argparse.Namespace) -> None:
-    again = f"creative get {job.id}" + (" --simulate" if args.simulate else "")
+def _how_to_read(job: Job, args: argparse.Namespace, first: str) -> None:
+    """Say the command that reads the job later: with the run's config file, and the
+    provider when it is not the configured one (a fallback's, or named by a flag)."""
+    again = f"creative get {shlex.quote(job.id)}" + (" --simulate" if args.simulate else "")
+    if args.config is not None:
+        again += f" --config {shlex.quote(str(args.config))}"
+    if job.provider != first or args.provider:  # a fallback provider's job, or the flag's
+        again += f" --provider {job.provider}"
     print(f"creative: the job {job.id} was submitted; `{again}` reads it later", file=sys.stderr)
 
 

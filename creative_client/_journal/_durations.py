@@ -19,36 +19,56 @@ from ._model import JournalBackend, JournalError
 
 if TYPE_CHECKING:
     from .._client import CreativeClient
+    from .._fallback import FallbackClient
 
 logger = logging.getLogger("creative_client")
 
-#: The meta key the durations are kept under.
+#: The meta key the durations are kept under: the batch's (first) provider's; with
+#: fallback providers, each other one's under ``durations:<provider>``.
 KEY = "durations"
 
 
-async def recall(journal: JournalBackend, client: CreativeClient) -> int:
-    """Load the durations ``journal`` keeps into ``client``: the ended jobs taken in."""
+def _keyed(client: CreativeClient | FallbackClient) -> list[tuple[str, CreativeClient]]:
+    """Each provider's client of ``client``, with the meta key of its durations."""
+    from .._fallback import FallbackClient  # here: it imports the client, which imports this
+
+    if not isinstance(client, FallbackClient):
+        return [(KEY, client)]
+    first, *others = client.clients
+    return [(KEY, first), *((f"{KEY}:{each.provider}", each) for each in others)]
+
+
+async def recall(journal: JournalBackend, client: CreativeClient | FallbackClient) -> int:
+    """Load the durations ``journal`` keeps into ``client`` (each of a
+    ``FallbackClient``'s providers): the ended jobs taken in."""
     try:
-        text = (await asyncio.to_thread(journal.meta)).get(KEY)
+        meta = await asyncio.to_thread(journal.meta)
     except JournalError:
         return 0
-    if not text:
-        return 0
-    try:
-        return client.load_durations(json.loads(text))
-    except (ValueError, RecursionError, ConfigurationError) as exc:
-        logger.debug("the journal's durations are not used: %s", exc)
-        return 0
+    taken = 0
+    for key, each in _keyed(client):
+        text = meta.get(key)
+        if not text:
+            continue
+        try:
+            taken += each.load_durations(json.loads(text))
+        except (ValueError, RecursionError, ConfigurationError) as exc:
+            logger.debug("the journal's durations are not used: %s", exc)
+    return taken
 
 
-async def keep(journal: JournalBackend, client: CreativeClient) -> None:
-    """Write what ``client`` learned into ``journal`` (nothing when it learned nothing);
-    a journal that cannot take it loses only this cache."""
-    state = client.export_durations()
-    if not state["models"]:
+async def keep(journal: JournalBackend, client: CreativeClient | FallbackClient) -> None:
+    """Write what ``client`` (each of a ``FallbackClient``'s providers) learned into
+    ``journal`` (nothing of a provider that learned nothing); a journal that cannot
+    take it loses only this cache."""
+    values: dict[str, str] = {}
+    for key, each in _keyed(client):
+        state = each.export_durations()
+        if state["models"]:
+            values[key] = json.dumps(state, separators=(",", ":"))
+    if not values:
         return
-    text = json.dumps(state, separators=(",", ":"))
     try:
-        await asyncio.to_thread(journal.set_meta, **{KEY: text})
+        await asyncio.to_thread(journal.set_meta, **values)
     except JournalError as exc:
         logger.debug("the durations were not kept in the journal: %s", exc)

@@ -41,7 +41,10 @@ class Row:
     """One id of a journaled batch, as the journal holds it (``JournalRow`` in the
     public API): ``id``, ``state`` (pending, submitting, submitted, succeeded, failed,
     uncertain), ``job_id``, ``outputs`` (URLs), ``files`` (downloaded paths, CLI) and
-    ``error_type``/``error`` when it did not succeed. ``key`` is the id as JSON."""
+    ``error_type``/``error`` when it did not succeed. ``provider`` is the provider that
+    holds the job (with a fallback, not always the first), or whose error ended the row;
+    ``None`` before that (and in journals made before it was kept). ``key`` is the id
+    as JSON."""
 
     key: str
     line: int
@@ -51,6 +54,7 @@ class Row:
     files: tuple[str, ...] = ()
     error_type: str | None = None
     error: str | None = None
+    provider: str | None = None
 
     @property
     def id(self) -> str | int:
@@ -66,9 +70,10 @@ class Row:
         outputs: tuple[str, ...] | None = None,
         files: tuple[str, ...] | None = None,
         error: tuple[str, str] | None = None,
+        provider: str | None = None,
     ) -> Row:
-        """This row in ``state``: the job id, outputs and files kept unless given, the
-        error (type, message) replaced (by none unless given)."""
+        """This row in ``state``: the job id, outputs, files and provider kept unless
+        given, the error (type, message) replaced (by none unless given)."""
         return Row(
             key=self.key,
             line=self.line,
@@ -78,6 +83,7 @@ class Row:
             files=self.files if files is None else files,
             error_type=None if error is None else error[0],
             error=None if error is None else error[1],
+            provider=self.provider if provider is None else provider,
         )
 
     def values(self) -> tuple[object, ...]:
@@ -89,6 +95,7 @@ class Row:
             self.error_type,
             self.error,
             self.key,
+            self.provider,
         )
 
 
@@ -117,7 +124,8 @@ class JournalBackend(Protocol):
         """Add ``(key, line)`` rows as pending; keys already there keep their state."""
 
     def move(self, old: State, new: State, *, error_type: str | None, error: str | None) -> int:
-        """Move every row in state ``old`` to ``new``; how many moved."""
+        """Move every row in state ``old`` to ``new``; how many moved. Rows made
+        pending forget their provider."""
 
     def retry_failed(self, error_type: str) -> int:
         """Move the failed rows whose error is ``error_type`` back to pending, their job

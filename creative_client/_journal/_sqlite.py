@@ -16,6 +16,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from ._model import JournalError, Row, State
 from ._writer import GROUPED, Writer, write_failed
@@ -31,20 +32,22 @@ CREATE TABLE IF NOT EXISTS rows (
     outputs TEXT NOT NULL DEFAULT '[]',   -- JSON list of URLs
     files TEXT NOT NULL DEFAULT '[]',     -- JSON list of paths
     error_type TEXT,
-    error TEXT
+    error TEXT,
+    provider TEXT                   -- who holds the job (version 2; NULL before)
 );
 -- What a run writes: each row's new states, appended (cheaper than updating in place:
 -- a group's commit writes the last pages, not a page per row). The next open folds
 -- the latest of each into "rows" and empties it.
 CREATE TABLE IF NOT EXISTS log (
     seq INTEGER PRIMARY KEY,
-    row TEXT NOT NULL               -- JSON: [state, job_id, outputs, files, error_type, error, id]
+    row TEXT NOT NULL   -- JSON: [state, job_id, outputs, files, error_type, error, id, provider]
 );
 """
-_VERSION = "1"
+#: 2: rows say which provider holds their job (a batch with fallback providers).
+_VERSION = "2"
 _UPDATE = (
-    "UPDATE rows SET state = ?, job_id = ?, outputs = ?, files = ?, error_type = ?, error = ?"
-    " WHERE id = ?"
+    "UPDATE rows SET state = ?, job_id = ?, outputs = ?, files = ?, error_type = ?, error = ?,"
+    " provider = ? WHERE id = ?"
 )
 
 
@@ -73,7 +76,12 @@ class SqliteJournal:
             # The first write takes the exclusive lock, held until close().
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executescript(_SCHEMA)  # commits
+            self._check_version()
+            self._upgrade()
             self._fold_log()
+        except JournalError:
+            self._db.close()
+            raise
         except sqlite3.OperationalError as exc:
             self._db.close()
             if "locked" in str(exc):
@@ -88,9 +96,32 @@ class SqliteJournal:
         #: Every row's latest state, as read by ``load`` and written since.
         self.current: dict[str, Row] = {}
 
+    def _check_version(self) -> None:
+        """Refuse a journal written by a newer creative_client: its rows may say what
+        this code cannot read, and its run must not be resumed from what it reads."""
+        found = self._db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
+        if found is None:
+            return
+        try:
+            newer = int(found[0]) > int(_VERSION)
+        except ValueError:
+            newer = True
+        if newer:
+            raise JournalError(
+                f"the journal {str(self.path)!r} is version {found[0]}, newer than this "
+                f"creative_client knows (version {_VERSION}): use a newer creative_client"
+            )
+
+    def _upgrade(self) -> None:
+        """A journal of version 1 gets the ``provider`` column (NULL: the meta's)."""
+        columns = {name for _, name, *_ in self._db.execute("PRAGMA table_info(rows)")}
+        if "provider" not in columns:
+            with self._transaction():
+                self._db.execute("ALTER TABLE rows ADD COLUMN provider TEXT")
+
     def _fold_log(self) -> None:
         """Apply the states an earlier run appended to ``rows``, and empty the log."""
-        latest: dict[object, list[object]] = {}
+        latest: dict[object, list[Any]] = {}
         for (text,) in self._db.execute("SELECT row FROM log ORDER BY seq"):
             values = json.loads(text)
             latest[values[6]] = values
@@ -100,10 +131,11 @@ class SqliteJournal:
             self._db.executemany(
                 _UPDATE,
                 [
-                    (state, job_id, json.dumps(outputs), json.dumps(files), kind, error, key)
-                    for state, job_id, outputs, files, kind, error, key in latest.values()
+                    (*values[:2], json.dumps(values[2]), json.dumps(values[3]), *values[4:6],
+                     values[7] if len(values) > 7 else None, values[6])  # version 1: 7 values
+                    for values in latest.values()
                 ],
-            )
+            )  # fmt: skip
             self._db.execute("DELETE FROM log")
 
     # -- before the batch ------------------------------------------------------------
@@ -129,10 +161,12 @@ class SqliteJournal:
             )
 
     def move(self, old: State, new: State, *, error_type: str | None, error: str | None) -> int:
-        """Move every row in state ``old`` to ``new``; how many moved."""
+        """Move every row in state ``old`` to ``new``; how many moved. A row made
+        pending again forgets the provider it was sent to (it is sent afresh)."""
+        forget = ", provider = NULL" if new == "pending" else ""
         with self._transaction():
             cursor = self._db.execute(
-                "UPDATE rows SET state = ?, error_type = ?, error = ? WHERE state = ?",
+                f"UPDATE rows SET state = ?, error_type = ?, error = ?{forget} WHERE state = ?",
                 (new, error_type, error, old),
             )
         return cursor.rowcount
@@ -143,7 +177,8 @@ class SqliteJournal:
         with self._transaction():
             cursor = self._db.execute(
                 "UPDATE rows SET state = 'pending', job_id = NULL, outputs = '[]', files = '[]',"
-                " error_type = NULL, error = NULL WHERE state = 'failed' AND error_type = ?",
+                " error_type = NULL, error = NULL, provider = NULL"
+                " WHERE state = 'failed' AND error_type = ?",
                 (error_type,),
             )
         return cursor.rowcount
@@ -207,8 +242,8 @@ class SqliteJournal:
 
 
 def _read_rows(db: sqlite3.Connection) -> Iterator[Row]:
-    for key, line, state, job_id, outputs, files, error_type, error in db.execute(
-        "SELECT id, line, state, job_id, outputs, files, error_type, error FROM rows"
+    for key, line, state, job_id, outputs, files, error_type, error, provider in db.execute(
+        "SELECT id, line, state, job_id, outputs, files, error_type, error, provider FROM rows"
     ):
         yield Row(
             key=key,
@@ -219,6 +254,7 @@ def _read_rows(db: sqlite3.Connection) -> Iterator[Row]:
             files=_strings(files),
             error_type=error_type,
             error=error,
+            provider=provider,
         )
 
 

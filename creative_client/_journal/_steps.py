@@ -17,6 +17,7 @@ from ._model import JournalBackend, JournalError, Row, RowTakenError, State
 
 if TYPE_CHECKING:
     from .._client import CreativeClient
+    from .._fallback import FallbackClient
 
 #: A submit cut short (a second Ctrl-C, a cancelled task) while it was in flight.
 INTERRUPTED = (
@@ -42,8 +43,14 @@ def failed(row: Row, exc: CreativeError, *, state: State = "failed") -> Row:
     return row.moved(state, error=(type(exc).__name__, exc.message))
 
 
+def ended(row: Row, exc: CreativeError, state: State) -> Row:
+    """A submit's end without a job id: the row names the provider the error came from
+    (that may hold the job, or refused it last)."""
+    return row.moved(state, error=(type(exc).__name__, exc.message), provider=exc.provider)
+
+
 async def submit_row(
-    client: CreativeClient,
+    client: CreativeClient | FallbackClient,
     journal: JournalBackend,
     row: Row,
     request: GenerationRequest,
@@ -51,9 +58,19 @@ async def submit_row(
 ) -> tuple[Row, Job] | Row | None:
     """Send a pending row's request: ``(row, job)`` once submitted; the row, written,
     when it ended there (refused, uncertain); ``None`` when it was not sent (another
-    worker has it, or ``stopping`` came before the POST: the row put back as it was)."""
+    worker has it, or ``stopping`` came before the POST: the row put back as it was).
+
+    The ``submitting`` state names the provider the POST goes to before it is sent
+    (with fallback providers, rewritten before each next one), so that a submit cut
+    short says which provider may hold its job; and once ``stopping`` says so, no
+    next provider is asked (the row, refused so far, is put back as it was)."""
+    from .._fallback import FallbackClient  # here: it imports the client, which imports this
+
+    rotating = client if isinstance(client, FallbackClient) else None
+    first = client.provider if rotating is None else rotating._next_provider()
+    sending = row.moved("submitting", provider=first)
     try:
-        await journal.write_durably(row.moved("submitting"))
+        await journal.write_durably(sending)
     except RowTakenError:
         return None  # another worker has it now: it sends it, not this one
     except asyncio.CancelledError:
@@ -62,16 +79,29 @@ async def submit_row(
     if stopping():
         journal.write(row)
         return None
+
+    async def trying(provider: str) -> None:
+        nonlocal sending
+        if provider != sending.provider:  # a fallback provider: named before it is sent
+            sending = row.moved("submitting", provider=provider)
+            await journal.write_durably(sending)
+
     try:
-        job = await client.submit(request)
+        if rotating is None:
+            job = await client.submit(request)
+        else:
+            job = await rotating._submit(request, lambda: not stopping(), trying)
     except asyncio.CancelledError:
-        journal.write(row.moved("uncertain", error=INTERRUPTED))
+        journal.write(sending.moved("uncertain", error=INTERRUPTED))
         raise
     except SubmissionUncertainError as exc:
-        return _written(journal, failed(row, exc, state="uncertain"))
+        return _written(journal, ended(row, exc, "uncertain"))
     except CreativeError as exc:
-        return _written(journal, failed(row, exc))
-    row = row.moved("submitted", job_id=job.id)
+        if rotating is not None and 0 < len(exc.refusals) < len(rotating.providers):
+            journal.write(row)  # refused so far, then stopped: no job, the rest not asked
+            return None
+        return _written(journal, ended(row, exc, "failed"))
+    row = row.moved("submitted", job_id=job.id, provider=job.provider)
     journal.write(row)
     return row, job
 

@@ -100,7 +100,9 @@ class Deepixels(Provider):
         }
         if request.webhook is not None:
             body["webhook"] = request.webhook
-        return HttpCall("POST", self._generate_url, "/generate", json=body, submit=True)
+        return HttpCall(
+            "POST", self._generate_url, "/generate", json=body, submit=True, template="/generate"
+        )
 
     def parse_submit(self, body: object) -> Job:
         sub = structure(_submitted, body, _Submitted, self.name, "submit answer")
@@ -114,7 +116,7 @@ class Deepixels(Provider):
         )
 
     def status_call(self, job_id: str) -> HttpCall:
-        return HttpCall("GET", self._get_url, "/get", params={"jobId": job_id})
+        return HttpCall("GET", self._get_url, "/get", params={"jobId": job_id}, template="/get")
 
     def parse_job(self, job_id: str, body: object) -> Job:
         doc = structure(_document, body, _Job, self.name, "job")

@@ -129,7 +129,9 @@ class Neocu(Provider):
         super().__init__(base_url)
         self._generate_url = f"{self.base_url}/generate"
         self._task_url = f"{self.base_url}/task/"
-        self._compute_call = HttpCall("GET", f"{self.base_url}/compute", "/compute")
+        self._compute_call = HttpCall(
+            "GET", f"{self.base_url}/compute", "/compute", template="/compute"
+        )
 
     def auth_headers(self, api_key: str) -> Mapping[str, str]:
         return {"api-key": api_key}
@@ -138,7 +140,9 @@ class Neocu(Provider):
         body: dict[str, Any] = {"query": request.prompt}
         if request.files:
             body["files"] = list(request.files)
-        return HttpCall("POST", self._generate_url, "/generate", json=body, submit=True)
+        return HttpCall(
+            "POST", self._generate_url, "/generate", json=body, submit=True, template="/generate"
+        )
 
     def parse_submit(self, body: object) -> Job:
         sub = structure(_submitted, body, _Submitted, self.name, "submit answer")
@@ -148,7 +152,7 @@ class Neocu(Provider):
 
     def status_call(self, job_id: str) -> HttpCall:
         quoted = quote(job_id, safe="")
-        return HttpCall("GET", self._task_url + quoted, "/task/" + quoted)
+        return HttpCall("GET", self._task_url + quoted, "/task/" + quoted, template="/task/{id}")
 
     def parse_job(self, job_id: str, body: object) -> Job:
         doc = structure(_document, body, _TaskDoc, self.name, "task")

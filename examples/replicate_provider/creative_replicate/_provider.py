@@ -134,7 +134,14 @@ class Replicate(Provider):
             body["webhook"] = request.webhook
             # Replicate calls at start, on output and logs too by default: one call will do.
             body["webhook_events_filter"] = ["completed"]
-        return HttpCall("POST", self._predictions_url, "/predictions", json=body, submit=True)
+        return HttpCall(
+            "POST",
+            self._predictions_url,
+            "/predictions",
+            json=body,
+            submit=True,
+            template="/predictions",
+        )
 
     def parse_submit(self, body: object) -> Job:
         doc = structure(_created, body, _Created, self.name, "submit answer")
@@ -143,7 +150,12 @@ class Replicate(Provider):
 
     def status_call(self, job_id: str) -> HttpCall:
         quoted = quote(job_id, safe="")
-        return HttpCall("GET", f"{self._predictions_url}/{quoted}", f"/predictions/{quoted}")
+        return HttpCall(
+            "GET",
+            f"{self._predictions_url}/{quoted}",
+            f"/predictions/{quoted}",
+            template="/predictions/{id}",
+        )
 
     def parse_job(self, job_id: str, body: object) -> Job:
         doc = structure(_prediction, body, _Prediction, self.name, "prediction")
