@@ -74,16 +74,7 @@ class BatchMethods:
     ) -> list[Outcome]:
         """Like ``as_completed``, but all outcomes at once, in input order."""
         limit, outcomes = self._batch(requests, concurrency, progress)
-
-        async def indexed(index: int, request: GenerationRequest | str) -> tuple[int, Outcome]:
-            return index, await outcomes.run(index, request)
-
-        results: dict[int, Outcome] = {}
-        batch = bounded_map(requests, indexed, limit, self._live)
-        async with contextlib.aclosing(batch) as stream:
-            async for index, outcome in stream:
-                results[index] = outcome
-        return [results[i] for i in range(len(results))]
+        return await in_order(requests, outcomes, limit, self._live)
 
     def journaled(
         self,
@@ -141,3 +132,19 @@ class BatchMethods:
             concurrency = self.concurrency
         positive("concurrency", concurrency, integer=True)
         return concurrency, Outcomes(self._runner.generate, progress)
+
+
+async def in_order(
+    requests: Requests, outcomes: Outcomes, limit: int, live: set[asyncio.Task[Any]]
+) -> list[Outcome]:
+    """Every request's outcome, ``limit`` at a time, in input order (``generate_many``,
+    of a ``CreativeClient`` or a ``FallbackClient``)."""
+
+    async def indexed(index: int, request: GenerationRequest | str) -> tuple[int, Outcome]:
+        return index, await outcomes.run(index, request)
+
+    results: dict[int, Outcome] = {}
+    async with contextlib.aclosing(bounded_map(requests, indexed, limit, live)) as stream:
+        async for index, outcome in stream:
+            results[index] = outcome
+    return [results[i] for i in range(len(results))]

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from ._batches import Requests
+from ._batches import Requests, in_order
 from ._client import CreativeClient
 from ._config import fallback_config
 from ._download import DEFAULT_MAX_DOWNLOAD
@@ -263,15 +263,7 @@ class FallbackClient:
     ) -> list[Outcome]:
         """Like ``as_completed``, but all outcomes at once, in input order."""
         limit, outcomes = self._batch(requests, concurrency, progress)
-
-        async def indexed(index: int, request: GenerationRequest | str) -> tuple[int, Outcome]:
-            return index, await outcomes.run(index, request)
-
-        results: dict[int, Outcome] = {}
-        async with contextlib.aclosing(bounded_map(requests, indexed, limit, self._live)) as s:
-            async for index, outcome in s:
-                results[index] = outcome
-        return [results[i] for i in range(len(results))]
+        return await in_order(requests, outcomes, limit, self._live)
 
     async def download(
         self,
