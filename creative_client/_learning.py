@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from ._durations import EDGES, Survival, estimate
+from ._durations import EDGES, estimate
 from ._schedule import Plan, plan
 
 #: Ended jobs kept per model (the newest).
@@ -34,8 +34,7 @@ class Learned:
     """One model's durations: what was seen, and the plan made from it."""
 
     __slots__ = (
-        "_called", "_fit_at", "_fit_count", "_poll", "_prior", "_running", "count", "ended",
-        "plan",
+        "_called", "_fit_at", "_fit_count", "_poll", "_running", "count", "ended", "plan",
     )  # fmt: skip
 
     def __init__(self, poll_initial: float, poll_max: float) -> None:
@@ -49,7 +48,6 @@ class Learned:
         self._called: dict[object, float] = {}
         self.count = 0  # ended jobs seen, all told
         self.plan: Plan | None = None
-        self._prior: Survival | None = None
         self._fit_count = 0
         self._fit_at = 0.0
 
@@ -86,10 +84,10 @@ class Learned:
             return
         now = time.monotonic()
         ages = [*self._running.values(), *(now - since for since in self._called.values())]
-        survival = estimate(self.ended, ages, self._prior)
+        prior = self.plan.survival if self.plan is not None else None  # where to start
+        survival = estimate(self.ended, ages, prior)
         if survival is None:
             return
-        self._prior = survival
         self._fit_count = self.count
         self._fit_at = time.monotonic()
         self.plan = plan(survival, *self._poll)

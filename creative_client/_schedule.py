@@ -53,10 +53,6 @@ class Plan:
         i = bisect.bisect_right(ages, age) - 1
         return min(max(self.after[i], lo), hi)
 
-    def first_read(self) -> float:
-        """The age of a job's first read."""
-        return self.next_read(0.0)
-
     def late(self, age: float, q: float = 0.99) -> float | None:
         """An age by which nearly every job running at ``age`` (a share ``q``) has
         ended, with a margin: where a webhook's fallback read goes. ``None``: unknown."""

@@ -92,7 +92,7 @@ def test_quantile_given_the_age_a_job_has_reached() -> None:
 
 def read_schedule(survival: Survival, poll_initial: float, poll_max: float) -> list[float]:
     planned = plan(survival, poll_initial, poll_max)
-    reads = [planned.first_read()]
+    reads = [planned.next_read(0.0)]
     while reads[-1] < 120:
         reads.append(planned.next_read(reads[-1]))
     return reads
